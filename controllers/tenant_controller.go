@@ -1,0 +1,289 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/shoal-dev/shoal/api/v1alpha1"
+	"github.com/shoal-dev/shoal/controllers/objects"
+	"github.com/shoal-dev/shoal/internal/config"
+	"github.com/shoal-dev/shoal/internal/naming"
+)
+
+// TenantReconciler provisions what a Tenant needs and removes it when the Tenant goes.
+type TenantReconciler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	Platform *config.Platform
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// tenantScope carries one reconcile's state from phase to phase.
+type tenantScope struct {
+	tenant    *v1alpha1.Tenant
+	plan      config.Plan
+	namespace *corev1.Namespace
+}
+
+// tenantPhase is one step of provisioning. It records what it saw in the scope and its
+// condition on the tenant, and returns an error only when later phases cannot go on.
+type tenantPhase func(ctx context.Context, s *tenantScope) (reconcile.Result, error)
+
+// +kubebuilder:rbac:groups=analytics.shoal.dev,resources=tenants,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=analytics.shoal.dev,resources=tenants/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=analytics.shoal.dev,resources=tenants/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one Tenant closer to its spec.
+func (r *TenantReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	tenant := &v1alpha1.Tenant{}
+	if err := r.Client.Get(ctx, req.NamespacedName, tenant); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	before := tenant.DeepCopy()
+	s := &tenantScope{tenant: tenant}
+
+	if !tenant.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, s, before)
+	}
+
+	// The finalizer must be stored before anything is created, or a quick delete could
+	// leave what was created behind.
+	if controllerutil.AddFinalizer(tenant, naming.TenantFinalizer) {
+		if err := r.Client.Patch(ctx, tenant, client.MergeFrom(before)); err != nil {
+			return reconcile.Result{}, fmt.Errorf("adding finalizer: %w", err)
+		}
+		before = tenant.DeepCopy()
+	}
+
+	result, phaseErr := r.runPhases(ctx, s, []tenantPhase{
+		r.reconcilePlan,
+		r.reconcileNamespace,
+	})
+	setReadyCondition(tenant, phaseErr)
+	tenant.Status.ObservedGeneration = tenant.Generation
+	tenant.Status.Namespace = naming.TenantNamespace(tenant.Name)
+
+	if err := r.patchStatus(ctx, before, tenant); err != nil {
+		return reconcile.Result{}, errors.Join(phaseErr, err)
+	}
+	return result, phaseErr
+}
+
+// runPhases runs phases in order and stops at the first error: each phase needs what the
+// ones before it made. The soonest requeue any phase asked for wins.
+func (r *TenantReconciler) runPhases(ctx context.Context, s *tenantScope, phases []tenantPhase) (reconcile.Result, error) {
+	var result reconcile.Result
+	for _, phase := range phases {
+		res, err := phase(ctx, s)
+		if err != nil {
+			return result, err
+		}
+		if res.RequeueAfter > 0 && (result.RequeueAfter == 0 || res.RequeueAfter < result.RequeueAfter) {
+			result.RequeueAfter = res.RequeueAfter
+		}
+	}
+	return result, nil
+}
+
+// reconcilePlan resolves spec.plan against the platform's catalog.
+func (r *TenantReconciler) reconcilePlan(_ context.Context, s *tenantScope) (reconcile.Result, error) {
+	plan, ok := r.Platform.Plan(s.tenant.Spec.Plan)
+	if !ok {
+		return reconcile.Result{}, reconcile.TerminalError(&unknownPlanError{plan: s.tenant.Spec.Plan, known: r.Platform.PlanNames()})
+	}
+	s.plan = plan
+	return reconcile.Result{}, nil
+}
+
+// namespaceRetry is how soon a tenant whose namespace is still terminating looks again,
+// in case the namespace's deletion event was missed.
+const namespaceRetry = 5 * time.Second
+
+// reconcileNamespace creates the tenant's namespace, restores its labels, and refuses to
+// take over a namespace of the same name that is not the tenant's.
+func (r *TenantReconciler) reconcileNamespace(ctx context.Context, s *tenantScope) (reconcile.Result, error) {
+	ns, err := r.ensureNamespace(ctx, s.tenant)
+	s.namespace = ns
+	setNamespaceReadyCondition(s.tenant, ns, err)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if ns.DeletionTimestamp != nil {
+		// Someone deleted the namespace; it is made again once it is gone.
+		return reconcile.Result{RequeueAfter: namespaceRetry}, nil
+	}
+	return reconcile.Result{}, nil
+}
+
+func (r *TenantReconciler) ensureNamespace(ctx context.Context, t *v1alpha1.Tenant) (*corev1.Namespace, error) {
+	want := objects.Namespace(t)
+	ns := &corev1.Namespace{}
+	err := r.Client.Get(ctx, types.NamespacedName{Name: want.Name}, ns)
+	switch {
+	case apierrors.IsNotFound(err):
+		if err := r.Client.Create(ctx, want); err != nil {
+			return nil, fmt.Errorf("creating namespace %s: %w", want.Name, err)
+		}
+		log.FromContext(ctx).Info("created namespace", "namespace", want.Name)
+		return want, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading namespace %s: %w", want.Name, err)
+	}
+
+	if owner := ns.Labels[naming.TenantLabel]; owner != t.Name {
+		return nil, reconcile.TerminalError(&namespaceConflictError{namespace: ns.Name, owner: owner})
+	}
+	if ns.DeletionTimestamp != nil {
+		return ns, nil
+	}
+	patched := ns.DeepCopy()
+	for k, v := range want.Labels {
+		if patched.Labels[k] != v {
+			if patched.Labels == nil {
+				patched.Labels = map[string]string{}
+			}
+			patched.Labels[k] = v
+		}
+	}
+	if !equality.Semantic.DeepEqual(ns.Labels, patched.Labels) {
+		if err := r.Client.Patch(ctx, patched, client.MergeFrom(ns)); err != nil {
+			return nil, fmt.Errorf("restoring labels of namespace %s: %w", ns.Name, err)
+		}
+		return patched, nil
+	}
+	return ns, nil
+}
+
+// reconcileDelete removes what the tenant created, then its finalizer. A namespace that
+// does not go away within the deletion timeout is reported in Ready, with what holds it,
+// and waited for: dropping the finalizer would lose track of it.
+func (r *TenantReconciler) reconcileDelete(ctx context.Context, s *tenantScope, before *v1alpha1.Tenant) (reconcile.Result, error) {
+	t := s.tenant
+	if !controllerutil.ContainsFinalizer(t, naming.TenantFinalizer) {
+		return reconcile.Result{}, nil
+	}
+	// Setting the deletion timestamp bumps the generation.
+	t.Status.ObservedGeneration = t.Generation
+
+	ns, err := r.deleteNamespace(ctx, t)
+	if err != nil {
+		setReadyCondition(t, err)
+		return reconcile.Result{}, errors.Join(err, r.patchStatus(ctx, before, t))
+	}
+	if ns != nil {
+		setNamespaceReadyCondition(t, ns, nil)
+		waited := r.now().Sub(t.DeletionTimestamp.Time)
+		timeout := r.Platform.Operator.DeletionTimeout.Duration
+		setDeletingCondition(t, ns, waited, timeout)
+		if err := r.patchStatus(ctx, before, t); err != nil {
+			return reconcile.Result{}, err
+		}
+		// The namespace's removal wakes this tenant through the watch; the requeue only
+		// makes sure the timeout is noticed.
+		wait := namespaceRetry
+		if left := timeout - waited; left > 0 && left < wait {
+			wait = left
+		}
+		return reconcile.Result{RequeueAfter: wait}, nil
+	}
+
+	controllerutil.RemoveFinalizer(t, naming.TenantFinalizer)
+	if err := r.Client.Patch(ctx, t, client.MergeFrom(before)); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
+	}
+	r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, v1alpha1.ReasonDeleting, "Delete", "cleanup finished; namespace %s removed", naming.TenantNamespace(t.Name))
+	return reconcile.Result{}, nil
+}
+
+// deleteNamespace starts the deletion of the tenant's namespace and returns it while it
+// still exists; nil once it is gone. A namespace of that name that is not the tenant's is
+// left alone.
+func (r *TenantReconciler) deleteNamespace(ctx context.Context, t *v1alpha1.Tenant) (*corev1.Namespace, error) {
+	ns := &corev1.Namespace{}
+	name := naming.TenantNamespace(t.Name)
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading namespace %s: %w", name, err)
+	}
+	if ns.Labels[naming.TenantLabel] != t.Name {
+		return nil, nil
+	}
+	if ns.DeletionTimestamp == nil {
+		if err := r.Client.Delete(ctx, ns, client.PropagationPolicy("Background")); err != nil && !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("deleting namespace %s: %w", name, err)
+		}
+		log.FromContext(ctx).Info("deleting namespace", "namespace", name)
+		if err := r.Client.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("reading namespace %s: %w", name, err)
+		}
+	}
+	return ns, nil
+}
+
+// patchStatus writes the status once, and only when it changed, then records an event for
+// every condition that changed.
+func (r *TenantReconciler) patchStatus(ctx context.Context, before, after *v1alpha1.Tenant) error {
+	if equality.Semantic.DeepEqual(before.Status, after.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, after, client.MergeFrom(before)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("patching status: %w", err)
+	}
+	recordTransitions(r.Recorder, after, before.Status.Conditions, after.Status.Conditions)
+	return nil
+}
+
+func (r *TenantReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// SetupWithManager registers the reconciler. Namespaces are watched so a deleted or
+// relabelled tenant namespace is repaired at once, and a conflicting one is noticed when
+// it goes.
+func (r *TenantReconciler) SetupWithManager(mgr manager.Manager, maxConcurrent int) error {
+	return builder.ControllerManagedBy(mgr).
+		For(&v1alpha1.Tenant{}).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(namespaceToTenant)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
+		Named("tenant").
+		Complete(r)
+}
+
+// namespaceToTenant maps a namespace to the tenant whose name it has.
+func namespaceToTenant(_ context.Context, obj client.Object) []reconcile.Request {
+	name, ok := naming.TenantFromNamespace(obj.GetName())
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
+}
