@@ -66,8 +66,12 @@ run: build manifests ## Run the operator against the current kubeconfig with con
 	$(BIN)/shoal operator --config config/platform.yaml
 
 .PHONY: demo
-demo: build $(CONTROLPLANE) ## Start a local control plane, the operator and sample tenants.
+demo: build localcluster $(CONTROLPLANE) ## Start a local control plane, the operator and sample tenants.
 	hack/demo.sh
+
+.PHONY: localcluster
+localcluster: ## Build bin/shoal-localcluster, the local control plane runner the demo uses.
+	go build -o $(BIN)/shoal-localcluster ./hack/localcluster
 
 .PHONY: helm
 helm: $(HELM) manifests ## Lint and package the Helm chart into dist/.

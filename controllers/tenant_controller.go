@@ -83,6 +83,10 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	tenant.Status.Namespace = naming.TenantNamespace(tenant.Name)
 
 	if err := r.patchStatus(ctx, before, tenant); err != nil {
+		if apierrors.IsConflict(err) {
+			// Reconciled from a stale cache; the newer version is on its way.
+			return reconcile.Result{RequeueAfter: time.Second}, nil
+		}
 		return reconcile.Result{}, errors.Join(phaseErr, err)
 	}
 	return result, phaseErr
@@ -245,12 +249,15 @@ func (r *TenantReconciler) deleteNamespace(ctx context.Context, t *v1alpha1.Tena
 }
 
 // patchStatus writes the status once, and only when it changed, then records an event for
-// every condition that changed.
+// every condition that changed. The patch carries the resource version it was derived
+// from: a reconcile of a stale cached copy fails with a conflict instead of writing (and
+// announcing) transitions that already happened.
 func (r *TenantReconciler) patchStatus(ctx context.Context, before, after *v1alpha1.Tenant) error {
 	if equality.Semantic.DeepEqual(before.Status, after.Status) {
 		return nil
 	}
-	if err := r.Client.Status().Patch(ctx, after, client.MergeFrom(before)); err != nil {
+	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	if err := r.Client.Status().Patch(ctx, after, patch); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}

@@ -73,7 +73,7 @@ func waitGone(t *testing.T, obj client.Object) {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		return fmt.Errorf("%s %s still exists (err %v, finalizers %v)", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err, obj.GetFinalizers())
+		return fmt.Errorf("%s %s still exists (err %w, finalizers %v)", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err, obj.GetFinalizers())
 	})
 }
 

@@ -48,7 +48,7 @@ type DashboardSpec struct {
 	// +optional
 	// +kubebuilder:default=60
 	// +kubebuilder:validation:XValidation:rule="self == 0 || (self >= 10 && self <= 86400)",message="refreshSeconds must be 0 (off) or between 10 and 86400"
-	RefreshSeconds int32 `json:"refreshSeconds,omitempty"`
+	RefreshSeconds *int32 `json:"refreshSeconds,omitempty"`
 
 	// Widgets on the dashboard's 12-column grid.
 	// +optional
@@ -78,7 +78,7 @@ type TimeRange struct {
 }
 
 // Widget is one chart or figure on a dashboard.
-// +kubebuilder:validation:XValidation:rule="self.type != 'pie' || size(self.query.groupBy) == 1",message="pie widgets need exactly one groupBy dimension"
+// +kubebuilder:validation:XValidation:rule="self.type != 'pie' || (has(self.query.groupBy) && size(self.query.groupBy) == 1)",message="pie widgets need exactly one groupBy dimension"
 // +kubebuilder:validation:XValidation:rule="self.type != 'number' || !has(self.query.groupBy)",message="number widgets show a single value and take no groupBy"
 type Widget struct {
 	// ID identifies the widget within the dashboard; it keeps the widget's place in the
@@ -141,32 +141,33 @@ type WidgetQuery struct {
 	Interval Granularity `json:"interval,omitempty"`
 }
 
-// WidgetPosition places a widget on the dashboard grid, which is 12 columns wide.
-// +kubebuilder:validation:XValidation:rule="self.x + self.w <= 12",message="widget does not fit the 12-column grid: x + w must be at most 12"
+// WidgetPosition places a widget on the dashboard grid, which is 12 columns wide. The
+// fields are spelt out (not x/y/w/h) because YAML 1.1 parsers read a bare `y` as true.
+// +kubebuilder:validation:XValidation:rule="self.column + self.width <= 12",message="widget does not fit the 12-column grid: column + width must be at most 12"
 type WidgetPosition struct {
-	// X is the left column, from 0.
+	// Column is the left column, from 0.
 	// +required
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=11
-	X int32 `json:"x"`
+	Column int32 `json:"column"`
 
-	// Y is the top row, from 0.
+	// Row is the top row, from 0.
 	// +required
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1000
-	Y int32 `json:"y"`
+	Row int32 `json:"row"`
 
-	// W is the width in columns.
+	// Width in columns.
 	// +required
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=12
-	W int32 `json:"w"`
+	Width int32 `json:"width"`
 
-	// H is the height in rows.
+	// Height in rows.
 	// +required
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=24
-	H int32 `json:"h"`
+	Height int32 `json:"height"`
 }
 
 // DashboardStatus is the observed state of a dashboard.
@@ -211,8 +212,4 @@ type DashboardList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Dashboard `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&Dashboard{}, &DashboardList{})
 }

@@ -105,13 +105,13 @@ type Metric struct {
 }
 
 // Backfill of a pipeline from stored raw events.
-// +kubebuilder:validation:XValidation:rule="self.enabled || !has(self.since)",message="backfill.since is only allowed when backfill is enabled"
+// +kubebuilder:validation:XValidation:rule="!has(self.enabled) || self.enabled || !has(self.since)",message="backfill.since is only allowed when backfill is enabled"
 type Backfill struct {
 	// Enabled aggregates the raw events already stored when the pipeline is created or
 	// rebuilt.
 	// +optional
 	// +kubebuilder:default=true
-	Enabled bool `json:"enabled"`
+	Enabled *bool `json:"enabled,omitempty"`
 
 	// Since limits the backfill to events at or after this time; all stored events when
 	// unset.
@@ -161,8 +161,4 @@ type PipelineList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Pipeline `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&Pipeline{}, &PipelineList{})
 }

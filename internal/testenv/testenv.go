@@ -1,7 +1,7 @@
-// Package testenv starts what tests run against: a real kube-apiserver and etcd (through
-// envtest) with Shoal's CRDs and, when the upstream Strimzi and Altinity CRDs are beside
-// the repository, those too, so every object Shoal writes is checked by the real schema.
-// The binaries come from bin/ (make controlplane); nothing is downloaded.
+// Package testenv starts what tests and the local demo run against: a real kube-apiserver
+// and etcd (through envtest) with Shoal's CRDs and, when the upstream Strimzi and Altinity
+// CRDs are beside the repository, those too, so every object Shoal writes is checked by
+// the real schema. The binaries come from bin/ (make controlplane); nothing is downloaded.
 package testenv
 
 import (

@@ -614,8 +614,8 @@ func checkDeployment(t *testing.T, r *release, want expectation, cm *corev1.Conf
 	}
 
 	sc := c.SecurityContext
-	switch {
-	case sc == nil:
+	switch sc {
+	case nil:
 		t.Error("container has no securityContext")
 	default:
 		if sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
