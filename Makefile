@@ -48,6 +48,8 @@ lint: $(GOLANGCI_LINT) ## golangci-lint (errcheck, staticcheck, govet and more; 
 .PHONY: verify
 verify: generate manifests fmt ## Regenerate everything and fail on any difference, new files included.
 	go mod tidy
+	cd hack/tools && go mod tidy
+	cd hack/controlplane && go mod tidy
 	@if [ -n "$$(git status --porcelain --untracked-files=all)" ]; then \
 		echo "make verify: generated or formatted files differ from what is committed:"; \
 		git status --porcelain --untracked-files=all; git --no-pager diff --stat; exit 1; \
