@@ -7,6 +7,8 @@ BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/shoal-dev/shoal/internal/version.Version=$(VERSION)
 IMG ?= shoal:$(VERSION)
+# A release tag vX.Y.Z gives chart version X.Y.Z; anything else a semver pre-release.
+CHART_VERSION ?= $(if $(filter v%,$(VERSION)),$(patsubst v%,%,$(VERSION)),0.0.0-$(VERSION))
 GO_TEST_FLAGS ?= -count=1 -timeout 30m
 
 CONTROLLER_GEN := $(BIN)/controller-gen
@@ -78,7 +80,7 @@ localcluster: ## Build bin/shoal-localcluster, the local control plane runner th
 .PHONY: helm
 helm: $(HELM) manifests ## Lint and package the Helm chart into dist/.
 	$(HELM) lint charts/shoal
-	$(HELM) package charts/shoal --version $(patsubst v%,%,$(VERSION:dev=0.0.0-dev)) --app-version $(VERSION) -d dist
+	$(HELM) package charts/shoal --version $(CHART_VERSION) --app-version $(VERSION) -d dist
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
