@@ -15,6 +15,8 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 GOLANGCI_LINT := $(BIN)/golangci-lint
 HELM := $(BIN)/helm
 CONTROLPLANE := $(BIN)/kube-apiserver
+STRIPE_MOCK := $(BIN)/stripe-mock
+VERSITYGW := $(BIN)/versitygw
 
 .PHONY: all
 all: build
@@ -88,12 +90,14 @@ docker-build: ## Build the container image (needs a Docker engine).
 
 ##@ Tools (built from pinned Go modules, never downloaded)
 
-.PHONY: tools controlplane bin/controller-gen bin/golangci-lint bin/helm
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) ## Build controller-gen, golangci-lint and helm.
+.PHONY: tools controlplane bin/controller-gen bin/golangci-lint bin/helm bin/stripe-mock bin/versitygw
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(STRIPE_MOCK) $(VERSITYGW) ## Build controller-gen, golangci-lint, helm and the test servers stripe-mock and versitygw.
 controlplane: $(CONTROLPLANE) ## Build kube-apiserver, etcd and kubectl.
 bin/controller-gen: $(CONTROLLER_GEN)
 bin/golangci-lint: $(GOLANGCI_LINT)
 bin/helm: $(HELM)
+bin/stripe-mock: $(STRIPE_MOCK)
+bin/versitygw: $(VERSITYGW)
 
 $(CONTROLLER_GEN): hack/tools/go.mod
 	cd hack/tools && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
@@ -103,6 +107,12 @@ $(GOLANGCI_LINT): hack/tools/go.mod
 
 $(HELM): hack/tools/go.mod
 	cd hack/tools && CGO_ENABLED=0 go build -o $@ helm.sh/helm/v3/cmd/helm
+
+$(STRIPE_MOCK): hack/tools/go.mod
+	cd hack/tools && CGO_ENABLED=0 go build -o $@ github.com/stripe/stripe-mock
+
+$(VERSITYGW): hack/tools/go.mod
+	cd hack/tools && CGO_ENABLED=0 go build -o $@ github.com/versity/versitygw/cmd/versitygw
 
 $(CONTROLPLANE): hack/controlplane/go.mod hack/controlplane.sh
 	hack/controlplane.sh

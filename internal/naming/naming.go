@@ -45,3 +45,35 @@ func TenantFromNamespace(namespace string) (string, bool) {
 	}
 	return tenant, true
 }
+
+// topicPrefix starts every tenant topic, so the processor can subscribe to all of them
+// with one pattern (TopicPattern).
+const topicPrefix = "shoal-events-"
+
+// Topic is the Kafka topic of a tenant's events. Tenant names are DNS labels, so the topic
+// is also a valid Kubernetes object name (the Strimzi KafkaTopic is named after it).
+func Topic(tenant string) string { return topicPrefix + tenant }
+
+// TopicPattern matches every tenant topic and no other.
+const TopicPattern = `^shoal-events-[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+
+// Database is the ClickHouse database of a tenant. ClickHouse identifiers cannot hold '-',
+// which tenant names can; '_' cannot appear in a tenant name, so the mapping is one to one.
+func Database(tenant string) string { return "tenant_" + strings.ReplaceAll(tenant, "-", "_") }
+
+// ClickHouseUser is the ClickHouse user limited to the tenant's database.
+func ClickHouseUser(tenant string) string { return Database(tenant) }
+
+// LakePrefix is the key prefix of a tenant's objects in the lake bucket:
+// <retention-class>/tenant=<name>/, with the class lower-cased so lifecycle rules can
+// match on it.
+func LakePrefix(class, tenant string) string {
+	return strings.ToLower(class) + "/tenant=" + tenant + "/"
+}
+
+// IngestKeySecret is the Secret in the tenant namespace holding the plaintext write key.
+func IngestKeySecret(tenant string) string { return tenant + "-ingest-key" }
+
+// ClickHouseInstallation is the name of a Dedicated tenant's Altinity installation in its
+// namespace.
+const ClickHouseInstallation = "clickhouse"

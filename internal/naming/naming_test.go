@@ -1,6 +1,9 @@
 package naming
 
-import "testing"
+import (
+	"regexp"
+	"testing"
+)
 
 func TestTenantNamespace(t *testing.T) {
 	for _, tc := range []struct{ tenant, want string }{
@@ -39,6 +42,34 @@ func TestTenantFromNamespace(t *testing.T) {
 		got, ok := TenantFromNamespace(tc.namespace)
 		if got != tc.tenant || ok != tc.ok {
 			t.Errorf("TenantFromNamespace(%q) = %q, %v; want %q, %v", tc.namespace, got, ok, tc.tenant, tc.ok)
+		}
+	}
+}
+
+func TestBackendNames(t *testing.T) {
+	pattern := regexp.MustCompile(TopicPattern)
+	for _, tc := range []struct {
+		tenant, topic, database, prefix, secret string
+	}{
+		{"acme", "shoal-events-acme", "tenant_acme", "standard/tenant=acme/", "acme-ingest-key"},
+		{"big-co-2", "shoal-events-big-co-2", "tenant_big_co_2", "standard/tenant=big-co-2/", "big-co-2-ingest-key"},
+	} {
+		if got := Topic(tc.tenant); got != tc.topic || !pattern.MatchString(got) {
+			t.Errorf("Topic(%q) = %q (matches pattern: %v), want %q", tc.tenant, got, pattern.MatchString(got), tc.topic)
+		}
+		if got := Database(tc.tenant); got != tc.database {
+			t.Errorf("Database(%q) = %q, want %q", tc.tenant, got, tc.database)
+		}
+		if got := LakePrefix("Standard", tc.tenant); got != tc.prefix {
+			t.Errorf("LakePrefix(Standard, %q) = %q, want %q", tc.tenant, got, tc.prefix)
+		}
+		if got := IngestKeySecret(tc.tenant); got != tc.secret {
+			t.Errorf("IngestKeySecret(%q) = %q, want %q", tc.tenant, got, tc.secret)
+		}
+	}
+	for _, other := range []string{"shoal-events-", "events-acme", "shoal-events-Acme", "__consumer_offsets"} {
+		if pattern.MatchString(other) {
+			t.Errorf("TopicPattern matches %q", other)
 		}
 	}
 }
