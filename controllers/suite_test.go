@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -60,7 +61,11 @@ func testPlatform() *config.Platform {
 		APIVersion: config.APIVersion,
 		Kind:       config.Kind,
 		Operator:   config.Operator{DeletionTimeout: metav1.Duration{Duration: testDeletionTimeout}},
-		Plans:      []config.Plan{{Name: "free"}, {Name: "team"}, {Name: "enterprise"}},
+		Plans: []config.Plan{
+			{Name: "free"},
+			{Name: "team"},
+			{Name: "enterprise", Quota: config.Quota{CPU: resource.MustParse("64"), Pods: 200}},
+		},
 	}
 	p.Default()
 	return p

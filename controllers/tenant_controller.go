@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -50,6 +51,8 @@ type tenantPhase func(ctx context.Context, s *tenantScope) (reconcile.Result, er
 // +kubebuilder:rbac:groups=analytics.shoal.dev,resources=tenants/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=analytics.shoal.dev,resources=tenants/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one Tenant closer to its spec.
@@ -122,10 +125,14 @@ func (r *TenantReconciler) reconcilePlan(_ context.Context, s *tenantScope) (rec
 // in case the namespace's deletion event was missed.
 const namespaceRetry = 5 * time.Second
 
-// reconcileNamespace creates the tenant's namespace, restores its labels, and refuses to
-// take over a namespace of the same name that is not the tenant's.
+// reconcileNamespace creates the tenant's namespace with its plan's ResourceQuota and the
+// NetworkPolicy that isolates it, restores what drifted, and refuses to take over a
+// namespace of the same name that is not the tenant's.
 func (r *TenantReconciler) reconcileNamespace(ctx context.Context, s *tenantScope) (reconcile.Result, error) {
 	ns, err := r.ensureNamespace(ctx, s.tenant)
+	if err == nil && ns.DeletionTimestamp == nil {
+		err = r.applyNamespaceGuards(ctx, s)
+	}
 	s.namespace = ns
 	setNamespaceReadyCondition(s.tenant, ns, err)
 	if err != nil {
@@ -136,6 +143,19 @@ func (r *TenantReconciler) reconcileNamespace(ctx context.Context, s *tenantScop
 		return reconcile.Result{RequeueAfter: namespaceRetry}, nil
 	}
 	return reconcile.Result{}, nil
+}
+
+// applyNamespaceGuards applies the plan's quota and the isolation policy.
+func (r *TenantReconciler) applyNamespaceGuards(ctx context.Context, s *tenantScope) error {
+	for _, obj := range []client.Object{
+		objects.ResourceQuota(s.tenant, s.plan),
+		objects.NetworkPolicy(s.tenant, r.Platform.Operator.Namespace),
+	} {
+		if err := apply(ctx, r.Client, obj); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *TenantReconciler) ensureNamespace(ctx context.Context, t *v1alpha1.Tenant) (*corev1.Namespace, error) {
@@ -281,6 +301,8 @@ func (r *TenantReconciler) SetupWithManager(mgr manager.Manager, maxConcurrent i
 	return builder.ControllerManagedBy(mgr).
 		For(&v1alpha1.Tenant{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(namespaceToTenant)).
+		Owns(&corev1.ResourceQuota{}).
+		Owns(&networkingv1.NetworkPolicy{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Named("tenant").
 		Complete(r)

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -12,13 +13,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/shoal-dev/shoal/api/v1alpha1"
+	"github.com/shoal-dev/shoal/controllers/objects"
 	"github.com/shoal-dev/shoal/internal/naming"
 )
 
@@ -410,5 +414,92 @@ func waitEvent(t *testing.T, tenant, reason, eventType string) {
 			seen = append(seen, e.Type+"/"+e.Reason)
 		}
 		return fmt.Errorf("no %s event %s for tenant %s; seen %v", eventType, reason, tenant, seen)
+	})
+}
+
+func getQuota(ctx context.Context, tenant string) (*corev1.ResourceQuota, error) {
+	q := &corev1.ResourceQuota{}
+	err := env.Client.Get(ctx, types.NamespacedName{Namespace: naming.TenantNamespace(tenant), Name: objects.ResourceQuotaName}, q)
+	return q, err
+}
+
+func TestNamespaceGuards(t *testing.T) {
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, sharedTenant("guarded", "free")); err != nil {
+		t.Fatal(err)
+	}
+	defer deleteTenant(t, "guarded")
+	waitCondition(t, "guarded", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonProvisioned)
+
+	q, err := getQuota(ctx, "guarded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pods := q.Spec.Hard[corev1.ResourcePods]; pods.Value() != 20 {
+		t.Errorf("quota pods = %s, want the free plan's 20", pods.String())
+	}
+	np := &networkingv1.NetworkPolicy{}
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: "tenant-guarded", Name: objects.NetworkPolicyName}, np); err != nil {
+		t.Fatal(err)
+	}
+	if len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].From) != 2 {
+		t.Errorf("network policy ingress = %+v", np.Spec.Ingress)
+	}
+
+	t.Run("quota deleted comes back", func(t *testing.T) {
+		if err := env.Client.Delete(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, waitTimeout, func() error {
+			got, err := getQuota(ctx, "guarded")
+			if err != nil {
+				return err
+			}
+			if got.UID == q.UID {
+				return errors.New("quota not recreated yet")
+			}
+			return nil
+		})
+	})
+
+	t.Run("quota edited is restored", func(t *testing.T) {
+		got, err := getQuota(ctx, "guarded")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Spec.Hard[corev1.ResourcePods] = resource.MustParse("500")
+		if err := env.Client.Update(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, waitTimeout, func() error {
+			got, err := getQuota(ctx, "guarded")
+			if err != nil {
+				return err
+			}
+			if pods := got.Spec.Hard[corev1.ResourcePods]; pods.Value() != 20 {
+				return fmt.Errorf("quota pods = %s, want 20 restored", pods.String())
+			}
+			return nil
+		})
+	})
+
+	t.Run("plan change updates the quota", func(t *testing.T) {
+		tenant, err := getTenant(ctx, "guarded")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tenant.Spec.Plan = "enterprise"
+		if err := env.Client.Update(ctx, tenant); err != nil {
+			t.Fatal(err)
+		}
+		waitCondition(t, "guarded", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonProvisioned)
+		got, err := getQuota(ctx, "guarded")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := testPlatform().Plan("enterprise")
+		if cpu := got.Spec.Hard[corev1.ResourceRequestsCPU]; cpu.Cmp(want.Quota.CPU) != 0 {
+			t.Errorf("quota cpu = %s after the plan change, want %s", cpu.String(), want.Quota.CPU.String())
+		}
 	})
 }

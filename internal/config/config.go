@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 )
@@ -48,6 +50,9 @@ type Operator struct {
 	// DeletionTimeout is how long a deleting tenant waits for what it owns to go before
 	// its status reports the deletion as stuck. Waiting goes on after that.
 	DeletionTimeout metav1.Duration `json:"deletionTimeout,omitempty"`
+	// Namespace is where the operator, the shared runtime and the platform's ingress run;
+	// tenant namespaces accept traffic from it.
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // Plan is one entry of the plan catalog.
@@ -56,6 +61,39 @@ type Plan struct {
 	Name string `json:"name"`
 	// DisplayName is shown to users and on invoices.
 	DisplayName string `json:"displayName,omitempty"`
+	// Quota bounds what may run in the tenant's namespace (a ResourceQuota).
+	Quota Quota `json:"quota,omitempty"`
+	// Ingest limits what the tenant may send.
+	Ingest IngestLimits `json:"ingest,omitempty"`
+	// StripePriceID is the Stripe price the tenant's subscription is for; billing needs
+	// one for every plan.
+	StripePriceID string `json:"stripePriceID,omitempty"`
+}
+
+// Quota is the ResourceQuota of a tenant namespace.
+type Quota struct {
+	// CPU is the sum of CPU requests of the namespace's pods.
+	CPU resource.Quantity `json:"cpu,omitempty"`
+	// Memory is the sum of memory requests and of memory limits.
+	Memory resource.Quantity `json:"memory,omitempty"`
+	// Pods is the number of pods.
+	Pods int64 `json:"pods,omitempty"`
+	// Storage is the sum of persistent volume claim requests (Dedicated ClickHouse).
+	Storage resource.Quantity `json:"storage,omitempty"`
+}
+
+// IngestLimits are the per-tenant limits the ingest service enforces.
+type IngestLimits struct {
+	// EventsPerSecond is the sustained rate (token bucket refill).
+	EventsPerSecond int `json:"eventsPerSecond,omitempty"`
+	// Burst is the bucket size: how many events may arrive at once.
+	Burst int `json:"burst,omitempty"`
+	// MaxEventBytes bounds one event's encoded size.
+	MaxEventBytes int `json:"maxEventBytes,omitempty"`
+	// MaxRequestBytes bounds a request body, after decompression.
+	MaxRequestBytes int `json:"maxRequestBytes,omitempty"`
+	// MaxEventsPerRequest bounds the events of one request.
+	MaxEventsPerRequest int `json:"maxEventsPerRequest,omitempty"`
 }
 
 // Defaults.
@@ -64,6 +102,7 @@ const (
 	DefaultHealthAddr              = ":8081"
 	DefaultMaxConcurrentReconciles = 4
 	DefaultDeletionTimeout         = 5 * time.Minute
+	DefaultNamespace               = "shoal-system"
 )
 
 var planName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
@@ -110,11 +149,97 @@ func (p *Platform) Default() {
 	if o.DeletionTimeout.Duration == 0 {
 		o.DeletionTimeout.Duration = DefaultDeletionTimeout
 	}
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
 	for i := range p.Plans {
-		if p.Plans[i].DisplayName == "" {
-			p.Plans[i].DisplayName = p.Plans[i].Name
+		p.Plans[i].Default()
+	}
+}
+
+// Plan defaults: a small tenant.
+const (
+	defaultQuotaCPU            = "4"
+	defaultQuotaMemory         = "8Gi"
+	defaultQuotaStorage        = "100Gi"
+	defaultQuotaPods           = 20
+	defaultEventsPerSecond     = 1000
+	defaultMaxEventBytes       = 32 << 10
+	defaultMaxRequestBytes     = 5 << 20
+	defaultMaxEventsPerRequest = 1000
+)
+
+// Default fills in a plan's unset limits.
+func (p *Plan) Default() {
+	if p.DisplayName == "" {
+		p.DisplayName = p.Name
+	}
+	q := &p.Quota
+	if q.CPU.IsZero() {
+		q.CPU = resource.MustParse(defaultQuotaCPU)
+	}
+	if q.Memory.IsZero() {
+		q.Memory = resource.MustParse(defaultQuotaMemory)
+	}
+	if q.Storage.IsZero() {
+		q.Storage = resource.MustParse(defaultQuotaStorage)
+	}
+	if q.Pods == 0 {
+		q.Pods = defaultQuotaPods
+	}
+	in := &p.Ingest
+	if in.EventsPerSecond == 0 {
+		in.EventsPerSecond = defaultEventsPerSecond
+	}
+	if in.Burst == 0 {
+		in.Burst = 2 * in.EventsPerSecond
+	}
+	if in.MaxEventBytes == 0 {
+		in.MaxEventBytes = defaultMaxEventBytes
+	}
+	if in.MaxRequestBytes == 0 {
+		in.MaxRequestBytes = defaultMaxRequestBytes
+	}
+	if in.MaxEventsPerRequest == 0 {
+		in.MaxEventsPerRequest = defaultMaxEventsPerRequest
+	}
+}
+
+// validate reports the plan's invalid limits under path.
+func (p *Plan) validate(path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	q := path.Child("quota")
+	for _, quantity := range []struct {
+		name  string
+		value resource.Quantity
+	}{{"cpu", p.Quota.CPU}, {"memory", p.Quota.Memory}, {"storage", p.Quota.Storage}} {
+		if quantity.value.Sign() <= 0 {
+			errs = append(errs, field.Invalid(q.Child(quantity.name), quantity.value.String(), "must be greater than zero"))
 		}
 	}
+	if p.Quota.Pods < 1 || p.Quota.Pods > 10000 {
+		errs = append(errs, field.Invalid(q.Child("pods"), p.Quota.Pods, "must be between 1 and 10000"))
+	}
+	in := path.Child("ingest")
+	for _, lim := range []struct {
+		name     string
+		value    int
+		min, max int
+	}{
+		{"eventsPerSecond", p.Ingest.EventsPerSecond, 1, 10_000_000},
+		{"burst", p.Ingest.Burst, 1, 100_000_000},
+		{"maxEventBytes", p.Ingest.MaxEventBytes, 256, 1 << 20},
+		{"maxRequestBytes", p.Ingest.MaxRequestBytes, 1 << 10, 100 << 20},
+		{"maxEventsPerRequest", p.Ingest.MaxEventsPerRequest, 1, 100_000},
+	} {
+		if lim.value < lim.min || lim.value > lim.max {
+			errs = append(errs, field.Invalid(in.Child(lim.name), lim.value, fmt.Sprintf("must be between %d and %d", lim.min, lim.max)))
+		}
+	}
+	if p.Ingest.MaxEventBytes > p.Ingest.MaxRequestBytes {
+		errs = append(errs, field.Invalid(in.Child("maxEventBytes"), p.Ingest.MaxEventBytes, "must not exceed maxRequestBytes"))
+	}
+	return errs
 }
 
 // Validate reports every invalid field at once, each error naming its field path.
@@ -135,6 +260,10 @@ func (p *Platform) Validate() error {
 		errs = append(errs, field.Invalid(op.Child("deletionTimeout"), d.String(), "must be between 1s and 24h"))
 	}
 
+	if msgs := validation.IsDNS1123Label(p.Operator.Namespace); len(msgs) > 0 {
+		errs = append(errs, field.Invalid(op.Child("namespace"), p.Operator.Namespace, strings.Join(msgs, "; ")))
+	}
+
 	plans := field.NewPath("plans")
 	if len(p.Plans) == 0 {
 		errs = append(errs, field.Required(plans, "at least one plan is needed: tenants choose one with spec.plan"))
@@ -151,6 +280,7 @@ func (p *Platform) Validate() error {
 			errs = append(errs, field.Duplicate(path.Child("name"), plan.Name))
 		}
 		seen[plan.Name] = true
+		errs = append(errs, plan.validate(path)...)
 	}
 	if len(errs) == 0 {
 		return nil

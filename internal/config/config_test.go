@@ -109,3 +109,40 @@ func TestExampleConfig(t *testing.T) {
 		t.Error("example has no plans")
 	}
 }
+
+func TestPlanLimits(t *testing.T) {
+	cfg, err := Parse([]byte(header + `
+plans:
+  - name: free
+  - name: team
+    quota: {cpu: "16", memory: 32Gi, pods: 50}
+    ingest: {eventsPerSecond: 5000, maxEventBytes: 65536}
+    stripePriceID: price_team
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	free, _ := cfg.Plan("free")
+	if free.Quota.CPU.String() != "4" || free.Quota.Memory.String() != "8Gi" || free.Quota.Pods != 20 {
+		t.Errorf("free quota defaults = %+v", free.Quota)
+	}
+	if free.Ingest.EventsPerSecond != 1000 || free.Ingest.Burst != 2000 || free.Ingest.MaxRequestBytes != 5<<20 {
+		t.Errorf("free ingest defaults = %+v", free.Ingest)
+	}
+	team, _ := cfg.Plan("team")
+	if team.Quota.CPU.String() != "16" || team.Quota.Pods != 50 || team.Ingest.Burst != 10000 || team.StripePriceID != "price_team" {
+		t.Errorf("team = %+v", team)
+	}
+
+	for _, tc := range []struct{ plan, want string }{
+		{"{name: x, quota: {cpu: \"-1\"}}", `plans[0].quota.cpu: Invalid value: "-1": must be greater than zero`},
+		{"{name: x, quota: {pods: 100000}}", "plans[0].quota.pods: Invalid value: 100000: must be between 1 and 10000"},
+		{"{name: x, ingest: {eventsPerSecond: -5}}", "plans[0].ingest.eventsPerSecond: Invalid value: -5"},
+		{"{name: x, ingest: {maxEventBytes: 65536, maxRequestBytes: 2048}}", "plans[0].ingest.maxEventBytes: Invalid value: 65536: must not exceed maxRequestBytes"},
+	} {
+		_, err := Parse([]byte(header + "plans: [" + tc.plan + "]\n"))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("plan %s: error %v, want %q", tc.plan, err, tc.want)
+		}
+	}
+}

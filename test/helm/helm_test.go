@@ -23,6 +23,8 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -478,8 +480,14 @@ func checkConfigMap(t *testing.T, r *release, want expectation) *corev1.ConfigMa
 	if err != nil {
 		t.Fatalf("the operator would reject the chart's platform config: %v\n%s", err, doc)
 	}
-	if !reflect.DeepEqual(cfg.Plans, want.plans) {
-		t.Errorf("plans %+v, want %+v", cfg.Plans, want.plans)
+	// The operator fills in plan defaults; compare with the same defaults applied.
+	wantPlans := make([]config.Plan, len(want.plans))
+	for i, p := range want.plans {
+		p.Default()
+		wantPlans[i] = p
+	}
+	if !equality.Semantic.DeepEqual(cfg.Plans, wantPlans) {
+		t.Errorf("plans %+v, want %+v", cfg.Plans, wantPlans)
 	}
 	o := cfg.Operator
 	if o.LeaderElection != want.leaderElection {

@@ -97,6 +97,7 @@ settings left out so that the operator's defaults apply.
 {{- $_ := set $operator $key $value }}
 {{- end }}
 {{- end }}
+{{- $_ := set $operator "namespace" (.Values.platform.operator.namespace | default .Release.Namespace) }}
 {{- if include "shoal.leaderElection" . }}
 {{- $_ := set $operator "leaderElection" true }}
 {{- $_ := set $operator "leaderElectionNamespace" (include "shoal.leaderElectionNamespace" .) }}
