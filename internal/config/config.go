@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -32,6 +33,28 @@ type Platform struct {
 
 	// Plans is the plan catalog Tenants choose from with spec.plan.
 	Plans []Plan `json:"plans"`
+
+	// Runtime is how a Dedicated tenant's runtime pods are run.
+	Runtime Runtime `json:"runtime,omitempty"`
+}
+
+// Runtime configures the runtime Deployments of Dedicated tenants.
+type Runtime struct {
+	// Image is the shoal image the pods run; one image serves every role.
+	Image string `json:"image,omitempty"`
+	// ImagePullPolicy of the pods.
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+	// Ingest, Process and Query set each role's container resources.
+	Ingest  RuntimeRole `json:"ingest,omitempty"`
+	Process RuntimeRole `json:"process,omitempty"`
+	Query   RuntimeRole `json:"query,omitempty"`
+}
+
+// RuntimeRole configures the pods of one runtime role.
+type RuntimeRole struct {
+	// Resources of the role's container. Requests are needed: the autoscaler scales on
+	// CPU utilisation of the request.
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 }
 
 // Operator configures the operator process.
@@ -103,6 +126,7 @@ const (
 	DefaultMaxConcurrentReconciles = 4
 	DefaultDeletionTimeout         = 5 * time.Minute
 	DefaultNamespace               = "shoal-system"
+	DefaultRuntimeImage            = "shoal:latest"
 )
 
 var planName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
@@ -154,6 +178,28 @@ func (p *Platform) Default() {
 	}
 	for i := range p.Plans {
 		p.Plans[i].Default()
+	}
+	rt := &p.Runtime
+	if rt.Image == "" {
+		rt.Image = DefaultRuntimeImage
+	}
+	if rt.ImagePullPolicy == "" {
+		rt.ImagePullPolicy = corev1.PullIfNotPresent
+	}
+	for _, role := range []*RuntimeRole{&rt.Ingest, &rt.Process, &rt.Query} {
+		role.defaultResources()
+	}
+}
+
+func (r *RuntimeRole) defaultResources() {
+	if r.Resources.Requests == nil {
+		r.Resources.Requests = corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse("250m"),
+			corev1.ResourceMemory: resource.MustParse("256Mi"),
+		}
+	}
+	if r.Resources.Limits == nil {
+		r.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")}
 	}
 }
 
@@ -262,6 +308,21 @@ func (p *Platform) Validate() error {
 
 	if msgs := validation.IsDNS1123Label(p.Operator.Namespace); len(msgs) > 0 {
 		errs = append(errs, field.Invalid(op.Child("namespace"), p.Operator.Namespace, strings.Join(msgs, "; ")))
+	}
+
+	rt := field.NewPath("runtime")
+	switch p.Runtime.ImagePullPolicy {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		errs = append(errs, field.NotSupported(rt.Child("imagePullPolicy"), p.Runtime.ImagePullPolicy, []corev1.PullPolicy{corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever}))
+	}
+	for _, role := range []struct {
+		name string
+		role RuntimeRole
+	}{{"ingest", p.Runtime.Ingest}, {"process", p.Runtime.Process}, {"query", p.Runtime.Query}} {
+		if cpu := role.role.Resources.Requests.Cpu(); cpu.Sign() <= 0 {
+			errs = append(errs, field.Required(rt.Child(role.name, "resources", "requests", "cpu"), "the autoscaler scales on CPU utilisation of the request"))
+		}
 	}
 
 	plans := field.NewPath("plans")

@@ -146,3 +146,26 @@ plans:
 		}
 	}
 }
+
+func TestRuntime(t *testing.T) {
+	cfg, err := Parse([]byte(header + "plans: [{name: free}]\nruntime:\n  image: shoal:1.2.3\n  query:\n    resources:\n      requests: {cpu: \"2\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Runtime.Image != "shoal:1.2.3" || cfg.Runtime.ImagePullPolicy != "IfNotPresent" {
+		t.Errorf("runtime = %+v", cfg.Runtime)
+	}
+	if cpu := cfg.Runtime.Query.Resources.Requests.Cpu(); cpu.String() != "2" {
+		t.Errorf("query cpu = %s, want the configured 2", cpu.String())
+	}
+	if cpu := cfg.Runtime.Ingest.Resources.Requests.Cpu(); cpu.String() != "250m" {
+		t.Errorf("ingest cpu = %s, want the default 250m", cpu.String())
+	}
+
+	_, err = Parse([]byte(header + "plans: [{name: free}]\nruntime: {imagePullPolicy: Sometimes, process: {resources: {requests: {memory: 1Gi}}}}\n"))
+	for _, want := range []string{`runtime.imagePullPolicy: Unsupported value: "Sometimes"`, "runtime.process.resources.requests.cpu: Required value"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}

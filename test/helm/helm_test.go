@@ -912,7 +912,7 @@ func TestDefaultPlatformConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, want) {
+	if !equality.Semantic.DeepEqual(got, want) {
 		t.Errorf("the chart's default platform config differs from config/platform.yaml:\n chart %+v\n  file %+v", got, want)
 	}
 }

@@ -104,5 +104,5 @@ settings left out so that the operator's defaults apply.
 {{- end -}}
 apiVersion: config.shoal.dev/v1alpha1
 kind: PlatformConfig
-{{ toYaml (dict "operator" $operator "plans" .Values.platform.plans) }}
+{{ toYaml (dict "operator" $operator "plans" .Values.platform.plans "runtime" (.Values.platform.runtime | default dict)) }}
 {{- end }}
