@@ -64,8 +64,12 @@ build: ## Build bin/shoal.
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/shoal .
 
 .PHONY: test
-test: manifests generate $(CONTROLPLANE) $(HELM) ## Run every test (unit, envtest, kubectl and Helm) against a real kube-apiserver.
+test: manifests generate backends $(CONTROLPLANE) $(HELM) $(STRIPE_MOCK) $(VERSITYGW) ## Run every test against real servers: kube-apiserver, ClickHouse, PostgreSQL, Kafka, S3, stripe-mock.
 	KUBEBUILDER_ASSETS=$(BIN) SHOAL_BIN=$(BIN) go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: backends
+backends: ## Install the Debian packages of the test servers (ClickHouse, PostgreSQL) when missing.
+	hack/backends.sh
 
 .PHONY: run
 run: build manifests ## Run the operator against the current kubeconfig with config/platform.yaml.
