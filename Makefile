@@ -64,7 +64,7 @@ build: ## Build bin/shoal.
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/shoal .
 
 .PHONY: test
-test: manifests generate backends $(CONTROLPLANE) $(HELM) $(STRIPE_MOCK) $(VERSITYGW) ## Run every test against real servers: kube-apiserver, ClickHouse, PostgreSQL, Kafka, S3, stripe-mock.
+test: manifests generate backends build localcluster $(CONTROLPLANE) $(HELM) $(STRIPE_MOCK) $(VERSITYGW) ## Run every test against real servers: kube-apiserver, ClickHouse, PostgreSQL, Kafka, S3, stripe-mock.
 	KUBEBUILDER_ASSETS=$(BIN) SHOAL_BIN=$(BIN) go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: backends
