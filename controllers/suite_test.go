@@ -96,20 +96,3 @@ func startManager(ctx context.Context) error {
 	}()
 	return nil
 }
-
-// eventually retries check until it returns nil or timeout passes, then fails with its
-// last error.
-func eventually(t *testing.T, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}

@@ -24,6 +24,7 @@ import (
 	"github.com/shoal-dev/shoal/api/v1alpha1"
 	"github.com/shoal-dev/shoal/controllers/objects"
 	"github.com/shoal-dev/shoal/internal/naming"
+	"github.com/shoal-dev/shoal/internal/testenv"
 )
 
 const waitTimeout = 30 * time.Second
@@ -50,7 +51,7 @@ func getTenant(ctx context.Context, name string) (*v1alpha1.Tenant, error) {
 func waitCondition(t *testing.T, name, condType string, status metav1.ConditionStatus, reasons ...string) *v1alpha1.Tenant {
 	t.Helper()
 	var tenant *v1alpha1.Tenant
-	eventually(t, waitTimeout, func() error {
+	testenv.Eventually(t, waitTimeout, func() error {
 		var err error
 		tenant, err = getTenant(context.Background(), name)
 		if err != nil {
@@ -72,7 +73,7 @@ func waitCondition(t *testing.T, name, condType string, status metav1.ConditionS
 
 func waitGone(t *testing.T, obj client.Object) {
 	t.Helper()
-	eventually(t, waitTimeout, func() error {
+	testenv.Eventually(t, waitTimeout, func() error {
 		err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -250,7 +251,7 @@ func TestNamespaceDriftIsRepaired(t *testing.T) {
 		if err := env.Client.Update(ctx, ns); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, waitTimeout, func() error {
+		testenv.Eventually(t, waitTimeout, func() error {
 			if err := env.Client.Get(ctx, types.NamespacedName{Name: "tenant-drift"}, ns); err != nil {
 				return err
 			}
@@ -270,7 +271,7 @@ func TestNamespaceDriftIsRepaired(t *testing.T) {
 		if err := env.Client.Delete(ctx, ns); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, waitTimeout, func() error {
+		testenv.Eventually(t, waitTimeout, func() error {
 			if err := env.Client.Get(ctx, types.NamespacedName{Name: "tenant-drift"}, ns); err != nil {
 				return err
 			}
@@ -398,7 +399,7 @@ func TestStatusWrittenOnlyWhenChanged(t *testing.T) {
 // waitEvent waits for an event about the tenant with the reason and type.
 func waitEvent(t *testing.T, tenant, reason, eventType string) {
 	t.Helper()
-	eventually(t, waitTimeout, func() error {
+	testenv.Eventually(t, waitTimeout, func() error {
 		var list eventsv1.EventList
 		if err := env.Client.List(context.Background(), &list); err != nil {
 			return err
@@ -450,7 +451,7 @@ func TestNamespaceGuards(t *testing.T) {
 		if err := env.Client.Delete(ctx, q); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, waitTimeout, func() error {
+		testenv.Eventually(t, waitTimeout, func() error {
 			got, err := getQuota(ctx, "guarded")
 			if err != nil {
 				return err
@@ -471,7 +472,7 @@ func TestNamespaceGuards(t *testing.T) {
 		if err := env.Client.Update(ctx, got); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, waitTimeout, func() error {
+		testenv.Eventually(t, waitTimeout, func() error {
 			got, err := getQuota(ctx, "guarded")
 			if err != nil {
 				return err

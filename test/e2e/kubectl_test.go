@@ -266,23 +266,6 @@ func assertRow(t *testing.T, tb table, name string, want map[string]string) {
 	t.Errorf("no row named %s in %v", name, tb.rows)
 }
 
-// eventually runs check until it returns nil or timeout passes, and fails with its last
-// error.
-func eventually(t *testing.T, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
 // squash collapses whitespace runs, so text kubectl wrapped can be matched.
 func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
 
@@ -464,7 +447,7 @@ spec:
 	step("describe tenant globex", func(t *testing.T) {
 		// Events are written asynchronously, so wait for them to show up.
 		var out string
-		eventually(t, 30*time.Second, func() error {
+		testenv.Eventually(t, 30*time.Second, func() error {
 			out = mustKubectl(t, "describe", "tenant", "globex")
 			for _, re := range []string{
 				`(?m)^Events:\n`,
@@ -516,7 +499,7 @@ spec:
 		assertRow(t, tb, "globex", map[string]string{"READY": "True", "NAMESPACE": "tenant-globex"})
 		mustKubectl(t, "get", "namespace", "tenant-globex")
 
-		eventually(t, 30*time.Second, func() error {
+		testenv.Eventually(t, 30*time.Second, func() error {
 			out := mustKubectl(t, "get", "events", "-n", "default", "--field-selector", "involvedObject.name=acme,reason=Deleting")
 			if !strings.Contains(out, "cleanup finished; namespace tenant-acme removed") {
 				return fmt.Errorf("no Deleting event for acme:\n%s", out)
