@@ -121,7 +121,9 @@ func Start() (*Env, error) {
 	}
 	e.Config, err = e.env.Start()
 	if err != nil {
-		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w", bin, err)
+		// Start may fail after the processes are up (installing a CRD, say): stop them,
+		// or they outlive the test.
+		return nil, errors.Join(fmt.Errorf("starting kube-apiserver and etcd from %s: %w", bin, err), e.env.Stop())
 	}
 	if err := e.finishStart(scheme); err != nil {
 		return nil, errors.Join(err, e.Stop())
