@@ -8,10 +8,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/shoal-dev/shoal/api/v1alpha1"
 	"github.com/shoal-dev/shoal/controllers/objects"
+	"github.com/shoal-dev/shoal/internal/naming"
 )
 
 // TestClickHouseInstallationMatchesUpstreamSchema applies the installation built for the
@@ -22,18 +24,7 @@ func TestClickHouseInstallationMatchesUpstreamSchema(t *testing.T) {
 		t.Skip("the upstream Altinity CRD is not beside the repository (../shared/crds)")
 	}
 	ctx := context.Background()
-	objs, err := env.DecodeFile(filepath.Join(env.Root, "config", "samples", "analytics_v1alpha1_tenant_dedicated.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tenant := objs[0].(*v1alpha1.Tenant)
-	tenant.Name = "chi-schema"
-	tenant.UID = "uid-chi-schema"
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-chi-schema"}}
-	if err := env.Client.Create(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = env.Client.Delete(ctx, ns) }()
+	tenant := dedicatedSampleWithNamespace(t, "chi-schema")
 
 	chi := objects.ClickHouseInstallation(tenant)
 	// Owner references to a tenant that does not exist are fine for the schema check.
@@ -79,18 +70,7 @@ func TestClickHouseInstallationMatchesUpstreamSchema(t *testing.T) {
 // to the API server, which validates Deployments, Services, autoscalers and budgets.
 func TestRuntimeObjectsAccepted(t *testing.T) {
 	ctx := context.Background()
-	objs, err := env.DecodeFile(filepath.Join(env.Root, "config", "samples", "analytics_v1alpha1_tenant_dedicated.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tenant := objs[0].(*v1alpha1.Tenant)
-	tenant.Name = "runtime-schema"
-	tenant.UID = "uid-runtime-schema"
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-runtime-schema"}}
-	if err := env.Client.Create(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = env.Client.Delete(ctx, ns) }()
+	tenant := dedicatedSampleWithNamespace(t, "runtime-schema")
 
 	rt := testPlatform().Runtime
 	for _, role := range objects.RuntimeRoles() {
@@ -104,4 +84,25 @@ func TestRuntimeObjectsAccepted(t *testing.T) {
 			}
 		}
 	}
+}
+
+// dedicatedSampleWithNamespace returns the Dedicated sample renamed, with its namespace
+// made by hand (no Tenant object exists, so no controller acts on it); the namespace is
+// deleted when the test ends.
+func dedicatedSampleWithNamespace(t *testing.T, name string) *v1alpha1.Tenant {
+	t.Helper()
+	ctx := context.Background()
+	objs, err := env.DecodeFile(filepath.Join(env.Root, "config", "samples", "analytics_v1alpha1_tenant_dedicated.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := objs[0].(*v1alpha1.Tenant)
+	tenant.Name = name
+	tenant.UID = types.UID("uid-" + name)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: naming.TenantNamespace(name)}}
+	if err := env.Client.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), ns) })
+	return tenant
 }

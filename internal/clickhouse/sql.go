@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"fmt"
 	"regexp"
-	"strings"
 )
 
 // Table names inside every tenant database.
@@ -144,29 +143,36 @@ func (d Dialect) DropDatabase(db string) (Statement, error) {
 // per-tenant queries (one type over a time range). Duplicates disappear at merge time:
 // exact counts need FINAL or uniqExact(event_id).
 func (d Dialect) CreateEventsTable(db string, retentionDays int) (Statement, error) {
-	q, err := quoteAll(db, EventsTable)
-	if err != nil {
-		return Statement{}, err
-	}
-	oc, err := d.onCluster()
-	if err != nil {
-		return Statement{}, err
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s (", q[0], q[1], oc)
-	fmt.Fprintf(&b, "`event_id` String, `event_type` %s, `timestamp` DateTime, `received_at` DateTime, ", d.stringType())
-	b.WriteString("`user_id` String, `session_id` String, `properties` String)")
-	b.WriteString(" ENGINE = ReplacingMergeTree(`received_at`)")
-	b.WriteString(" PARTITION BY toYYYYMM(`timestamp`)")
-	b.WriteString(" ORDER BY (`event_type`, toDate(`timestamp`), `event_id`)")
-	b.WriteString(d.ttl("timestamp", retentionDays))
-	return Statement{SQL: b.String()}, nil
+	return d.createTable(db, EventsTable, tableDef{
+		columns: fmt.Sprintf("`event_id` String, `event_type` %s, `timestamp` DateTime, `received_at` DateTime, "+
+			"`user_id` String, `session_id` String, `properties` String", d.stringType()),
+		engine:    "ReplacingMergeTree(`received_at`)",
+		partition: "toYYYYMM(`timestamp`)",
+		order:     "`event_type`, toDate(`timestamp`), `event_id`",
+		ttlColumn: "timestamp",
+	}, retentionDays)
 }
 
 // CreateQuarantineTable holds what could not become an event, with where it came from so it
 // can be replayed.
 func (d Dialect) CreateQuarantineTable(db string, retentionDays int) (Statement, error) {
-	q, err := quoteAll(db, QuarantineTable)
+	return d.createTable(db, QuarantineTable, tableDef{
+		columns:   fmt.Sprintf("`raw` String, `reason` String, `received_at` DateTime, `topic` %s, `partition` Int32, `offset` Int64", d.stringType()),
+		engine:    "MergeTree()",
+		partition: "toYYYYMM(`received_at`)",
+		order:     "`received_at`, `topic`, `partition`, `offset`",
+		ttlColumn: "received_at",
+	}, retentionDays)
+}
+
+// tableDef is the fixed SQL text of a table Shoal creates; only the database name and the
+// retention vary, and the database name is validated before it is used.
+type tableDef struct {
+	columns, engine, partition, order, ttlColumn string
+}
+
+func (d Dialect) createTable(db, table string, def tableDef, retentionDays int) (Statement, error) {
+	q, err := quoteAll(db, table)
 	if err != nil {
 		return Statement{}, err
 	}
@@ -174,15 +180,9 @@ func (d Dialect) CreateQuarantineTable(db string, retentionDays int) (Statement,
 	if err != nil {
 		return Statement{}, err
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s (", q[0], q[1], oc)
-	fmt.Fprintf(&b, "`raw` String, `reason` String, `received_at` DateTime, `topic` %s, ", d.stringType())
-	b.WriteString("`partition` Int32, `offset` Int64)")
-	b.WriteString(" ENGINE = MergeTree()")
-	b.WriteString(" PARTITION BY toYYYYMM(`received_at`)")
-	b.WriteString(" ORDER BY (`received_at`, `topic`, `partition`, `offset`)")
-	b.WriteString(d.ttl("received_at", retentionDays))
-	return Statement{SQL: b.String()}, nil
+	sql := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s (%s) ENGINE = %s PARTITION BY %s ORDER BY (%s)%s",
+		q[0], q[1], oc, def.columns, def.engine, def.partition, def.order, d.ttl(def.ttlColumn, retentionDays))
+	return Statement{SQL: sql}, nil
 }
 
 // DropPartition drops one monthly partition (yyyymm, the value of toYYYYMM) of a table.
