@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,13 +15,44 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/shoal-dev/shoal/internal/billing"
 	"github.com/shoal-dev/shoal/internal/config"
+	"github.com/shoal-dev/shoal/internal/testbackends"
 	"github.com/shoal-dev/shoal/internal/testenv"
+	"github.com/shoal-dev/shoal/internal/testplatform"
 )
 
 // env is the real kube-apiserver and etcd the tests in this package share, with the
 // tenant controller running against it.
 var env *testenv.Env
+
+// backends are the real servers the tenant controller provisions in: Kafka, ClickHouse,
+// PostgreSQL, S3 and stripe-mock, started once for the package.
+var backends *testplatform.Platform
+
+// reconciler is the tenant controller under test, for tests that swap a backend.
+var reconciler *TenantReconciler
+
+// billingStates lets a test make Stripe report another subscription status for one
+// tenant. stripe-mock answers every subscription with the same fixture, so a past_due
+// subscription cannot be had from it; everything else goes to stripe-mock.
+var billingStates *stateOverride
+
+type stateOverride struct {
+	Subscriptions
+	forced sync.Map // tenant UID -> status
+}
+
+func (o *stateOverride) EnsureSubscription(ctx context.Context, c billing.Customer, plan string, ids billing.IDs) (billing.State, error) {
+	st, err := o.Subscriptions.EnsureSubscription(ctx, c, plan, ids)
+	if status, ok := o.forced.Load(c.TenantID); ok && err == nil {
+		st.Status = status.(string)
+	}
+	return st, err
+}
+
+// testResync is short so drift in the backends is repaired within a test.
+const testResync = 2 * time.Second
 
 // testDeletionTimeout is short so the stuck-deletion report is seen within a test.
 const testDeletionTimeout = 2 * time.Second
@@ -43,9 +75,26 @@ func runSuite(m *testing.M) int {
 		}
 	}()
 
+	suite := testbackends.NewSuite("controllers")
+	defer suite.Close()
+	if err := suite.Do(func(tb testing.TB) { backends = testplatform.Start(tb, true) }); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := env.RunNamespaceController(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// No Altinity operator, deployment controller or kubelet runs here: stand-ins play
+	// them, pointing every installation at the test ClickHouse.
+	if err := env.RunInstallationStandIn(ctx, backends.ClickHouse.Addr, backends.ClickHouse.UsersDir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := env.RunDeploymentStandIn(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -67,6 +116,10 @@ func testPlatform() *config.Platform {
 			{Name: "enterprise", Quota: config.Quota{CPU: resource.MustParse("64"), Pods: 200}},
 		},
 	}
+	for i := range p.Plans {
+		p.Plans[i].StripePriceID = "price_" + p.Plans[i].Name
+	}
+	backends.Configure(p)
 	p.Default()
 	return p
 }
@@ -81,11 +134,21 @@ func startManager(ctx context.Context) error {
 		return err
 	}
 	platform := testPlatform()
-	r := &TenantReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("shoal-operator"),
-		Platform: platform,
+	b, closeBackends, err := OpenBackends(ctx, platform, mgr.GetClient())
+	if err != nil {
+		return err
 	}
+	go func() { <-ctx.Done(); closeBackends() }()
+	billingStates = &stateOverride{Subscriptions: b.Billing}
+	b.Billing = billingStates
+	r := &TenantReconciler{
+		Client:         mgr.GetClient(),
+		Recorder:       mgr.GetEventRecorder("shoal-operator"),
+		Platform:       platform,
+		Backends:       b,
+		ResyncInterval: testResync,
+	}
+	reconciler = r
 	if err := r.SetupWithManager(mgr, platform.Operator.MaxConcurrentReconciles); err != nil {
 		return err
 	}

@@ -11,12 +11,152 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoal-dev/shoal/api/v1alpha1"
+	"github.com/shoal-dev/shoal/internal/kafka"
+	"github.com/shoal-dev/shoal/internal/naming"
 )
 
-// tenantPhaseConditions are the conditions Ready summarises, in phase order. Later
-// phases append theirs here.
-var tenantPhaseConditions = []string{
-	v1alpha1.TenantNamespaceReady,
+// tenantPhaseConditions are the conditions Ready summarises, in phase order.
+func tenantPhaseConditions() []string {
+	return []string{
+		v1alpha1.TenantNamespaceReady,
+		v1alpha1.TenantTopicReady,
+		v1alpha1.TenantDatabaseReady,
+		v1alpha1.TenantStorageReady,
+		v1alpha1.TenantBillingReady,
+		v1alpha1.TenantMetadataReady,
+		v1alpha1.TenantRuntimeReady,
+	}
+}
+
+// phaseOutcome is what a phase's condition says: ready, still working (reason and
+// message), or failed (err).
+type phaseOutcome struct {
+	ready   bool
+	reason  string
+	message string
+	err     error
+}
+
+// setPhaseCondition derives a phase condition from its outcome. A failure names the
+// backend and says whether it is unreachable; it is retried.
+func setPhaseCondition(t *v1alpha1.Tenant, condType string, o phaseOutcome) {
+	switch {
+	case o.err != nil:
+		setCondition(&t.Status.Conditions, t.Generation, condType, metav1.ConditionFalse, failureReason(o.err), o.err.Error()+"; retrying")
+	case o.ready:
+		setCondition(&t.Status.Conditions, t.Generation, condType, metav1.ConditionTrue, o.reason, o.message)
+	default:
+		setCondition(&t.Status.Conditions, t.Generation, condType, metav1.ConditionFalse, o.reason, o.message)
+	}
+}
+
+// setTopicReadyCondition: the topic serves, is being created, or could not be made.
+func setTopicReadyCondition(t *v1alpha1.Tenant, st kafka.TopicStatus, err error) {
+	o := phaseOutcome{ready: st.Ready, err: err, reason: v1alpha1.ReasonTopicReady,
+		message: fmt.Sprintf("topic %s has %d partitions", st.Name, st.Partitions)}
+	if st.Message != "" {
+		o.message += "; " + st.Message
+	}
+	if !st.Ready {
+		o.reason, o.message = v1alpha1.ReasonInProgress, fmt.Sprintf("topic %s is not ready yet", st.Name)
+		if st.Message != "" {
+			o.message += ": " + st.Message
+		}
+	}
+	setPhaseCondition(t, v1alpha1.TenantTopicReady, o)
+}
+
+// databaseObservation is what the database phase saw.
+type databaseObservation struct {
+	ready     bool
+	dedicated bool
+	address   string
+	// installationDone and installationStatus describe a Dedicated tenant's
+	// ClickHouseInstallation.
+	installationDone   bool
+	installationStatus string
+}
+
+// setDatabaseReadyCondition: the database is there, the Dedicated installation is still
+// coming up, or ClickHouse failed.
+func setDatabaseReadyCondition(t *v1alpha1.Tenant, obs databaseObservation, err error) {
+	db := naming.Database(t.Name)
+	o := phaseOutcome{ready: obs.ready, err: err, reason: v1alpha1.ReasonDatabaseReady,
+		message: fmt.Sprintf("database %s with its tables on %s", db, obs.address)}
+	switch {
+	case obs.ready:
+	case obs.dedicated && !obs.installationDone:
+		status := obs.installationStatus
+		if status == "" {
+			status = "no status yet"
+		}
+		o.reason, o.message = v1alpha1.ReasonInProgress, fmt.Sprintf("waiting for ClickHouseInstallation %s to complete (status: %s)", naming.ClickHouseInstallation, status)
+	case obs.dedicated && obs.address == "":
+		o.reason, o.message = v1alpha1.ReasonInProgress, fmt.Sprintf("waiting for ClickHouseInstallation %s to report its endpoint", naming.ClickHouseInstallation)
+	default:
+		o.reason, o.message = v1alpha1.ReasonInProgress, "database "+db+" not created yet"
+	}
+	setPhaseCondition(t, v1alpha1.TenantDatabaseReady, o)
+}
+
+// setStorageReadyCondition: the tenant's lake prefix exists, or S3 failed.
+func setStorageReadyCondition(t *v1alpha1.Tenant, st *v1alpha1.StorageStatus, err error) {
+	o := phaseOutcome{ready: err == nil && st != nil, err: err, reason: v1alpha1.ReasonPrefixReady}
+	if st != nil {
+		o.message = fmt.Sprintf("lake prefix s3://%s/%s", st.Bucket, st.Prefix)
+	}
+	setPhaseCondition(t, v1alpha1.TenantStorageReady, o)
+}
+
+// setBillingReadyCondition: off (no Stripe key: True, so it does not hold Ready back),
+// subscribed, or Stripe failed.
+func setBillingReadyCondition(t *v1alpha1.Tenant, enabled bool, err error) {
+	o := phaseOutcome{ready: true, reason: v1alpha1.ReasonBillingDisabled, message: "billing is off: the platform config has no Stripe key"}
+	if enabled {
+		o = phaseOutcome{ready: err == nil, err: err, reason: v1alpha1.ReasonSubscribed}
+		if b := t.Status.Billing; b != nil {
+			o.message = fmt.Sprintf("subscription %s of customer %s is %s on price %s", b.SubscriptionID, b.CustomerID, b.State, b.PriceID)
+		}
+	}
+	setPhaseCondition(t, v1alpha1.TenantBillingReady, o)
+}
+
+// setMetadataReadyCondition: the tenant's row, owners and key are stored, or not.
+func setMetadataReadyCondition(t *v1alpha1.Tenant, err error) {
+	setPhaseCondition(t, v1alpha1.TenantMetadataReady, phaseOutcome{ready: err == nil, err: err, reason: v1alpha1.ReasonMetadataStored,
+		message: fmt.Sprintf("tenant row, %d owners and the ingest key (Secret %s) are stored", len(t.Spec.Owners), naming.IngestKeySecret(t.Name))})
+}
+
+// setSuspendedCondition reports the suspension the metastore now holds.
+func setSuspendedCondition(t *v1alpha1.Tenant, s suspension) {
+	status := metav1.ConditionFalse
+	if s.suspended {
+		status = metav1.ConditionTrue
+	}
+	setCondition(&t.Status.Conditions, t.Generation, v1alpha1.TenantSuspended, status, s.reason, s.message)
+}
+
+// setRuntimeReadyCondition: the runtime serves the tenant, waits for what it needs, or
+// its Deployments are not available yet.
+func setRuntimeReadyCondition(t *v1alpha1.Tenant, obs runtimeObservation, err error) {
+	o := phaseOutcome{err: err, ready: true}
+	var pending []string
+	for i := range obs.deployments {
+		if ok, msg := deploymentAvailable(&obs.deployments[i]); !ok {
+			pending = append(pending, msg)
+		}
+	}
+	switch {
+	case len(obs.waitingFor) > 0:
+		o.ready, o.reason, o.message = false, v1alpha1.ReasonWaiting, "waiting for "+strings.Join(obs.waitingFor, ", ")
+	case obs.shared:
+		o.reason, o.message = v1alpha1.ReasonRegistered, "served by the shared runtime"
+	case len(pending) > 0:
+		o.ready, o.reason, o.message = false, v1alpha1.ReasonInProgress, strings.Join(pending, "; ")
+	default:
+		o.reason, o.message = v1alpha1.ReasonRuntimeAvailable, "ingest, process and query Deployments are available"
+	}
+	setPhaseCondition(t, v1alpha1.TenantRuntimeReady, o)
 }
 
 // setCondition sets a condition stamped with the object's generation. The transition time
@@ -61,7 +201,7 @@ func setReadyCondition(t *v1alpha1.Tenant, reconcileErr error) {
 		return
 	}
 	var notReady []string
-	for _, condType := range tenantPhaseConditions {
+	for _, condType := range tenantPhaseConditions() {
 		c := meta.FindStatusCondition(t.Status.Conditions, condType)
 		switch {
 		case c == nil:
@@ -80,17 +220,27 @@ func setReadyCondition(t *v1alpha1.Tenant, reconcileErr error) {
 	}
 }
 
-// setDeletingCondition reports a tenant's deletion in Ready: waiting for the namespace
-// (with what holds it), or stuck once the wait passed the timeout.
-func setDeletingCondition(t *v1alpha1.Tenant, ns *corev1.Namespace, waited, timeout time.Duration) {
+// setDeletingCondition reports a tenant's deletion in Ready: a cleanup step that failed,
+// or the wait for the namespace (with what holds it); stuck once the wait passed the
+// timeout.
+func setDeletingCondition(t *v1alpha1.Tenant, ns *corev1.Namespace, cleanupErr error, waited, timeout time.Duration) {
 	reason := v1alpha1.ReasonDeleting
-	message := "deleting: cleanup finished"
-	if ns != nil {
-		message = fmt.Sprintf("deleting: waiting for namespace %s to be removed%s", ns.Name, namespaceBlockers(ns))
-		if waited >= timeout {
-			reason = v1alpha1.ReasonDeletionStuck
-			message = fmt.Sprintf("deletion stuck: namespace %s is still there after %s%s; the tenant keeps its finalizer until it is gone",
-				ns.Name, timeout, namespaceBlockers(ns))
+	var what string
+	switch {
+	case cleanupErr != nil:
+		what = cleanupErr.Error()
+	case ns != nil:
+		what = fmt.Sprintf("waiting for namespace %s to be removed%s", ns.Name, namespaceBlockers(ns))
+	default:
+		setCondition(&t.Status.Conditions, t.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, "deleting: cleanup finished")
+		return
+	}
+	message := "deleting: " + what
+	if waited >= timeout {
+		reason = v1alpha1.ReasonDeletionStuck
+		message = fmt.Sprintf("deletion stuck after %s: %s; the tenant keeps its finalizer until this is resolved", timeout, what)
+		if cleanupErr != nil {
+			message += " (or set spec.deletionPolicy to Retain to keep the data instead)"
 		}
 	}
 	setCondition(&t.Status.Conditions, t.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, message)

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,8 +96,13 @@ func TestSetNamespaceReadyCondition(t *testing.T) {
 }
 
 func TestSetReadyCondition(t *testing.T) {
-	nsReady := cond(v1alpha1.TenantNamespaceReady, metav1.ConditionTrue, v1alpha1.ReasonNamespaceCreated)
+	var allReady []metav1.Condition
+	for _, ct := range tenantPhaseConditions() {
+		allReady = append(allReady, cond(ct, metav1.ConditionTrue, "Ready"))
+	}
 	nsFailed := cond(v1alpha1.TenantNamespaceReady, metav1.ConditionFalse, v1alpha1.ReasonNamespaceError)
+	billingDown := append(slices.Clone(allReady[:4]), cond(v1alpha1.TenantBillingReady, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable))
+	billingDown = append(billingDown, allReady[5:]...)
 	for _, tc := range []struct {
 		name        string
 		conds       []metav1.Condition
@@ -105,11 +111,13 @@ func TestSetReadyCondition(t *testing.T) {
 		wantReason  string
 		wantMessage string
 	}{
-		{"all phases ready", []metav1.Condition{nsReady}, nil, metav1.ConditionTrue, v1alpha1.ReasonProvisioned, "every provisioning phase is ready"},
+		{"all phases ready", allReady, nil, metav1.ConditionTrue, v1alpha1.ReasonProvisioned, "every provisioning phase is ready"},
 		{"phase missing", nil, nil, metav1.ConditionFalse, v1alpha1.ReasonPhaseNotReady, "NamespaceReady: not reconciled yet"},
 		{"phase failed", []metav1.Condition{nsFailed}, nil, metav1.ConditionFalse, v1alpha1.ReasonPhaseNotReady, "NamespaceReady: NamespaceError message"},
-		{"unknown plan wins", []metav1.Condition{nsReady}, &unknownPlanError{plan: "gold", known: []string{"free", "team"}}, metav1.ConditionFalse, v1alpha1.ReasonUnknownPlan, `plan "gold" is not in the platform's plan catalog (known plans: free, team)`},
-		{"error after ready phases", []metav1.Condition{nsReady}, errors.New("patch failed"), metav1.ConditionFalse, v1alpha1.ReasonReconcileError, "patch failed"},
+		{"one backend down", billingDown, nil, metav1.ConditionFalse, v1alpha1.ReasonPhaseNotReady, "BillingReady: BackendUnavailable message"},
+		{"only the namespace reconciled", []metav1.Condition{allReady[0]}, nil, metav1.ConditionFalse, v1alpha1.ReasonPhaseNotReady, "TopicReady: not reconciled yet"},
+		{"unknown plan wins", allReady, &unknownPlanError{plan: "gold", known: []string{"free", "team"}}, metav1.ConditionFalse, v1alpha1.ReasonUnknownPlan, `plan "gold" is not in the platform's plan catalog (known plans: free, team)`},
+		{"error after ready phases", allReady, errors.New("patch failed"), metav1.ConditionFalse, v1alpha1.ReasonReconcileError, "patch failed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tenant := newTenant(tc.conds...)
@@ -136,18 +144,23 @@ func TestSetDeletingCondition(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		ns          *corev1.Namespace
+		err         error
 		waited      time.Duration
 		wantReason  string
 		wantMessage []string
 		notMessage  string
 	}{
-		{"waiting", terminating, time.Second, v1alpha1.ReasonDeleting, []string{"waiting for namespace tenant-acme", "namespace finalizers kubernetes", "pods. has 2"}, "successfully discovered"},
-		{"stuck", terminating, 10 * time.Minute, v1alpha1.ReasonDeletionStuck, []string{"still there after 5m0s", "pods. has 2", "keeps its finalizer"}, "successfully discovered"},
-		{"gone", nil, 10 * time.Minute, v1alpha1.ReasonDeleting, []string{"cleanup finished"}, "stuck"},
+		{"waiting", terminating, nil, time.Second, v1alpha1.ReasonDeleting, []string{"waiting for namespace tenant-acme", "namespace finalizers kubernetes", "pods. has 2"}, "successfully discovered"},
+		{"stuck", terminating, nil, 10 * time.Minute, v1alpha1.ReasonDeletionStuck, []string{"stuck after 5m0s", "pods. has 2", "keeps its finalizer"}, "successfully discovered"},
+		{"gone", nil, nil, 10 * time.Minute, v1alpha1.ReasonDeleting, []string{"cleanup finished"}, "stuck"},
+		{"backend failing", nil, fromBackend(backendClickHouse, errors.New("dial tcp: connection refused")), time.Minute, v1alpha1.ReasonDeleting,
+			[]string{"deleting: ClickHouse: dial tcp: connection refused"}, "stuck"},
+		{"backend stuck", nil, fromBackend(backendLake, errors.New("access denied")), 10 * time.Minute, v1alpha1.ReasonDeletionStuck,
+			[]string{"stuck after 5m0s: S3: access denied", "set spec.deletionPolicy to Retain"}, "waiting for namespace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tenant := newTenant()
-			setDeletingCondition(tenant, tc.ns, tc.waited, 5*time.Minute)
+			setDeletingCondition(tenant, tc.ns, tc.err, tc.waited, 5*time.Minute)
 			c := meta.FindStatusCondition(tenant.Status.Conditions, v1alpha1.ConditionReady)
 			if c == nil || c.Status != metav1.ConditionFalse || c.Reason != tc.wantReason {
 				t.Fatalf("Ready = %+v, want False/%s", c, tc.wantReason)
@@ -199,6 +212,8 @@ func TestConditionTransitions(t *testing.T) {
 		{"reason changed", []metav1.Condition{readyFalse}, []metav1.Condition{readyFalseOther}, []string{"Ready/Warning"}},
 		{"false to true", []metav1.Condition{readyFalse}, []metav1.Condition{readyTrue}, []string{"Ready/Normal"}},
 		{"two changes in order", nil, []metav1.Condition{nsUnknown, readyFalse}, []string{"NamespaceReady/Normal", "Ready/Warning"}},
+		{"suspended is a warning", nil, []metav1.Condition{cond("Suspended", metav1.ConditionTrue, "SuspendedBySpec")}, []string{"Suspended/Warning"}},
+		{"resumed is normal", []metav1.Condition{cond("Suspended", metav1.ConditionTrue, "SuspendedBySpec")}, []metav1.Condition{cond("Suspended", metav1.ConditionFalse, "Active")}, []string{"Suspended/Normal"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -24,6 +27,7 @@ import (
 	"github.com/shoal-dev/shoal/api/v1alpha1"
 	"github.com/shoal-dev/shoal/controllers/objects"
 	"github.com/shoal-dev/shoal/internal/config"
+	"github.com/shoal-dev/shoal/internal/kafka"
 	"github.com/shoal-dev/shoal/internal/naming"
 )
 
@@ -32,9 +36,18 @@ type TenantReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
 	Platform *config.Platform
+	Backends Backends
+	// ResyncInterval is how often a Ready tenant is checked against the backends, whose
+	// drift (a deleted topic, a dropped table) no watch reports. Default 5 minutes.
+	ResyncInterval time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	lakeSetup onceOK
 }
+
+// DefaultResyncInterval is the drift check interval when none is set.
+const DefaultResyncInterval = 5 * time.Minute
 
 // tenantScope carries one reconcile's state from phase to phase.
 type tenantScope struct {
@@ -44,7 +57,7 @@ type tenantScope struct {
 }
 
 // tenantPhase is one step of provisioning. It records what it saw in the scope and its
-// condition on the tenant, and returns an error only when later phases cannot go on.
+// condition on the tenant. Its error is retried with backoff.
 type tenantPhase func(ctx context.Context, s *tenantScope) (reconcile.Result, error)
 
 // +kubebuilder:rbac:groups=analytics.shoal.dev,resources=tenants,verbs=get;list;watch;update;patch
@@ -77,10 +90,28 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		before = tenant.DeepCopy()
 	}
 
+	// The plan and the namespace come first: every later phase needs them. The later
+	// phases are independent of each other (the runtime phase waits for the ones it needs
+	// by their conditions), so one backend's outage does not stop the others.
 	result, phaseErr := r.runPhases(ctx, s, []tenantPhase{
 		r.reconcilePlan,
 		r.reconcileNamespace,
 	})
+	if phaseErr == nil && s.namespace.DeletionTimestamp == nil {
+		var res reconcile.Result
+		res, phaseErr = r.runIndependentPhases(ctx, s, []tenantPhase{
+			r.reconcileTopic,
+			r.reconcileDatabase,
+			r.reconcileStorage,
+			r.reconcileBilling,
+			r.reconcileMetadata,
+			r.reconcileRuntime,
+		})
+		result = soonest(result, res)
+		if phaseErr == nil && result.RequeueAfter == 0 {
+			result.RequeueAfter = r.resyncInterval()
+		}
+	}
 	setReadyCondition(tenant, phaseErr)
 	tenant.Status.ObservedGeneration = tenant.Generation
 	tenant.Status.Namespace = naming.TenantNamespace(tenant.Name)
@@ -104,11 +135,38 @@ func (r *TenantReconciler) runPhases(ctx context.Context, s *tenantScope, phases
 		if err != nil {
 			return result, err
 		}
-		if res.RequeueAfter > 0 && (result.RequeueAfter == 0 || res.RequeueAfter < result.RequeueAfter) {
-			result.RequeueAfter = res.RequeueAfter
-		}
+		result = soonest(result, res)
 	}
 	return result, nil
+}
+
+// runIndependentPhases runs every phase whatever the others did and joins their errors.
+func (r *TenantReconciler) runIndependentPhases(ctx context.Context, s *tenantScope, phases []tenantPhase) (reconcile.Result, error) {
+	var (
+		result reconcile.Result
+		errs   []error
+	)
+	for _, phase := range phases {
+		res, err := phase(ctx, s)
+		errs = append(errs, err)
+		result = soonest(result, res)
+	}
+	return result, errors.Join(errs...)
+}
+
+// soonest merges two results: the soonest requeue wins.
+func soonest(a, b reconcile.Result) reconcile.Result {
+	if b.RequeueAfter > 0 && (a.RequeueAfter == 0 || b.RequeueAfter < a.RequeueAfter) {
+		a.RequeueAfter = b.RequeueAfter
+	}
+	return a
+}
+
+func (r *TenantReconciler) resyncInterval() time.Duration {
+	if r.ResyncInterval > 0 {
+		return r.ResyncInterval
+	}
+	return DefaultResyncInterval
 }
 
 // reconcilePlan resolves spec.plan against the platform's catalog.
@@ -197,9 +255,11 @@ func (r *TenantReconciler) ensureNamespace(ctx context.Context, t *v1alpha1.Tena
 	return ns, nil
 }
 
-// reconcileDelete removes what the tenant created, then its finalizer. A namespace that
-// does not go away within the deletion timeout is reported in Ready, with what holds it,
-// and waited for: dropping the finalizer would lose track of it.
+// reconcileDelete releases the tenant's data as its deletion policy says, then removes
+// its namespace, then its finalizer. A failing backend or a namespace that does not go
+// away is reported in Ready, with what holds it, and retried; once that passed the
+// deletion timeout Ready says DeletionStuck. Dropping the finalizer early would lose
+// track of what is left.
 func (r *TenantReconciler) reconcileDelete(ctx context.Context, s *tenantScope, before *v1alpha1.Tenant) (reconcile.Result, error) {
 	t := s.tenant
 	if !controllerutil.ContainsFinalizer(t, naming.TenantFinalizer) {
@@ -208,34 +268,85 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, s *tenantScope, 
 	// Setting the deletion timestamp bumps the generation.
 	t.Status.ObservedGeneration = t.Generation
 
-	ns, err := r.deleteNamespace(ctx, t)
-	if err != nil {
-		setReadyCondition(t, err)
-		return reconcile.Result{}, errors.Join(err, r.patchStatus(ctx, before, t))
+	err := r.cleanUp(ctx, t)
+	var ns *corev1.Namespace
+	if err == nil {
+		if keepsNamespace(t) {
+			err = r.releaseNamespace(ctx, t)
+		} else {
+			ns, err = r.deleteNamespace(ctx, t)
+		}
 	}
-	if ns != nil {
-		setNamespaceReadyCondition(t, ns, nil)
+	if err != nil || ns != nil {
+		if ns != nil {
+			setNamespaceReadyCondition(t, ns, nil)
+		}
 		waited := r.now().Sub(t.DeletionTimestamp.Time)
 		timeout := r.Platform.Operator.DeletionTimeout.Duration
-		setDeletingCondition(t, ns, waited, timeout)
-		if err := r.patchStatus(ctx, before, t); err != nil {
-			return reconcile.Result{}, err
+		setDeletingCondition(t, ns, err, waited, timeout)
+		if perr := r.patchStatus(ctx, before, t); perr != nil {
+			return reconcile.Result{}, perr
 		}
-		// The namespace's removal wakes this tenant through the watch; the requeue only
-		// makes sure the timeout is noticed.
-		wait := namespaceRetry
-		if left := timeout - waited; left > 0 && left < wait {
-			wait = left
+		if err != nil {
+			log.FromContext(ctx).Error(err, "tenant cleanup failed; retrying")
 		}
-		return reconcile.Result{RequeueAfter: wait}, nil
+		// The namespace's removal wakes this tenant through the watch; the requeue makes
+		// sure a failed step is retried and the timeout is noticed.
+		return reconcile.Result{RequeueAfter: deletionRetry(waited, timeout)}, nil
 	}
+	if err := r.patchStatus(ctx, before, t); err != nil {
+		return reconcile.Result{}, err
+	}
+	before = t.DeepCopy()
 
 	controllerutil.RemoveFinalizer(t, naming.TenantFinalizer)
 	if err := r.Client.Patch(ctx, t, client.MergeFrom(before)); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
 	}
-	r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, v1alpha1.ReasonDeleting, "Delete", "cleanup finished; namespace %s removed", naming.TenantNamespace(t.Name))
+	r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, v1alpha1.ReasonDeleting, "Delete", "cleanup finished; namespace %s %s", naming.TenantNamespace(t.Name), map[bool]string{true: "kept", false: "removed"}[keepsNamespace(t)])
 	return reconcile.Result{}, nil
+}
+
+// deletionRetry backs off as a deletion drags on, from 1s to 30s, and wakes up in time
+// to notice the deletion timeout.
+func deletionRetry(waited, timeout time.Duration) time.Duration {
+	wait := min(max(waited/4, time.Second), 30*time.Second)
+	if left := timeout - waited; left > 0 && left < wait {
+		wait = left
+	}
+	return wait
+}
+
+// keepsNamespace: a Dedicated tenant's database lives in its namespace, so retaining its
+// data keeps the namespace.
+func keepsNamespace(t *v1alpha1.Tenant) bool {
+	return isolation(t) == v1alpha1.IsolationDedicated && deletionPolicy(t) == v1alpha1.DeletionRetain
+}
+
+// releaseNamespace lets a retained namespace outlive its Tenant: without the owner
+// reference the garbage collector leaves it. Its tenant label stays, so a Tenant of the
+// same name created later takes it back.
+func (r *TenantReconciler) releaseNamespace(ctx context.Context, t *v1alpha1.Tenant) error {
+	ns := &corev1.Namespace{}
+	name := naming.TenantNamespace(t.Name)
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
+		return client.IgnoreNotFound(fromBackend(backendKubernetes, fmt.Errorf("reading namespace %s: %w", name, err)))
+	}
+	kept := ns.DeepCopy()
+	refs := kept.OwnerReferences[:0]
+	for _, ref := range kept.OwnerReferences {
+		if ref.UID != t.UID {
+			refs = append(refs, ref)
+		}
+	}
+	if len(refs) == len(ns.OwnerReferences) {
+		return nil
+	}
+	kept.OwnerReferences = refs
+	if err := r.Client.Patch(ctx, kept, client.MergeFrom(ns)); err != nil {
+		return fromBackend(backendKubernetes, fmt.Errorf("releasing namespace %s: %w", name, err))
+	}
+	return nil
 }
 
 // deleteNamespace starts the deletion of the tenant's namespace and returns it while it
@@ -296,16 +407,38 @@ func (r *TenantReconciler) now() time.Time {
 
 // SetupWithManager registers the reconciler. Namespaces are watched so a deleted or
 // relabelled tenant namespace is repaired at once, and a conflicting one is noticed when
-// it goes.
+// it goes; what the tenant owns is watched so its deletion is repaired at once. The
+// Altinity and Strimzi kinds are watched when the API server has them.
 func (r *TenantReconciler) SetupWithManager(mgr manager.Manager, maxConcurrent int) error {
-	return builder.ControllerManagedBy(mgr).
+	b := builder.ControllerManagedBy(mgr).
 		For(&v1alpha1.Tenant{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(namespaceToTenant)).
 		Owns(&corev1.ResourceQuota{}).
 		Owns(&networkingv1.NetworkPolicy{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
+		Owns(&corev1.Secret{}).
+		Owns(&appsv1.Deployment{})
+	for _, gvk := range []schema.GroupVersionKind{objects.ClickHouseInstallationGVK, kafka.KafkaTopicGVK()} {
+		if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+			mgr.GetLogger().Info("not watching a kind the API server does not serve", "kind", gvk.String())
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		b = b.Watches(u, handler.EnqueueRequestsFromMapFunc(labelToTenant))
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Named("tenant").
 		Complete(r)
+}
+
+// labelToTenant maps an object labelled with its tenant (KafkaTopics live in the Strimzi
+// namespace, so owner references cannot be used) to that tenant.
+func labelToTenant(_ context.Context, obj client.Object) []reconcile.Request {
+	name := obj.GetLabels()[naming.TenantLabel]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
 }
 
 // namespaceToTenant maps a namespace to the tenant whose name it has.

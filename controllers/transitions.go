@@ -6,6 +6,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+
+	"github.com/shoal-dev/shoal/api/v1alpha1"
 )
 
 // transition is a condition whose status or reason changed in one reconcile.
@@ -15,8 +17,9 @@ type transition struct {
 }
 
 // conditionTransitions lists, in the order of after, the conditions whose status or
-// reason differ from before. A condition that becomes True is Normal; anything else is a
-// Warning, except while nothing has been decided yet (Unknown).
+// reason differ from before. A condition that reaches its good state is Normal; anything
+// else is a Warning, except while nothing has been decided yet (Unknown). Suspended is
+// good when False.
 func conditionTransitions(before, after []metav1.Condition) []transition {
 	var out []transition
 	for _, c := range after {
@@ -24,8 +27,12 @@ func conditionTransitions(before, after []metav1.Condition) []transition {
 		if old != nil && old.Status == c.Status && old.Reason == c.Reason {
 			continue
 		}
+		bad := metav1.ConditionFalse
+		if c.Type == v1alpha1.TenantSuspended {
+			bad = metav1.ConditionTrue
+		}
 		eventType := corev1.EventTypeWarning
-		if c.Status != metav1.ConditionFalse {
+		if c.Status != bad {
 			eventType = corev1.EventTypeNormal
 		}
 		out = append(out, transition{condition: c, eventType: eventType})

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs Shoal locally: a real kube-apiserver and etcd, the operator, and the sample tenants.
+# Runs Shoal locally: a real kube-apiserver and etcd, the backends Shoal provisions into
+# (Kafka, ClickHouse, PostgreSQL, S3, stripe-mock), the operator, and the sample tenants.
 # `make demo` builds what this needs first. Runs until Ctrl-C, then stops everything it
-# started. With SHOAL_DEMO_ONESHOT=1 it stops by itself once the samples are Ready.
+# started. With SHOAL_DEMO_ONESHOT=1 it stops by itself once the samples are Ready and
+# what they got is shown.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="${SHOAL_BIN:-$root/bin}"
@@ -10,9 +12,15 @@ cd "$root"
 for b in shoal shoal-localcluster kubectl kube-apiserver etcd; do
   [[ -x "$bin/$b" ]] || { echo "demo: $bin/$b is missing; run 'make demo'" >&2; exit 1; }
 done
+# The test servers: from bin/ or PATH, as the backends' helpers look for them.
+for b in stripe-mock versitygw; do
+  [[ -x "$bin/$b" ]] || command -v "$b" >/dev/null ||
+    { echo "demo: $b is missing; run 'make bin/$b'" >&2; exit 1; }
+done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/shoal-demo.XXXXXX")
 kubeconfig="$work/kubeconfig"
+platform="$work/platform.yaml"
 pids=()
 cleanup() {
   local code=$?
@@ -31,30 +39,50 @@ trap 'exit 130' INT TERM
 
 step() { printf '\n==> %s\n' "$*"; }
 kc() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+# show prints a command as a reader would type it (KUBECONFIG exported, the backends' env
+# file sourced) and runs it, indenting its output.
+show() {
+  printf '  $ %s\n' "$1"
+  (eval "$1") 2>&1 | sed 's/^/      /' || true
+}
+# note prints a command that needs a tool this machine lacks.
+note() { printf '  $ %s\n      (%s)\n' "$1" "$2"; }
 
-step "starting kube-apiserver and etcd (logs: $work/controlplane.log)"
-"$bin/shoal-localcluster" --kubeconfig "$kubeconfig" >"$work/controlplane.log" 2>&1 &
+step "starting kube-apiserver, etcd and the backends (logs: $work/controlplane.log)"
+# The kubeconfig is written last, once the backends are up and the platform config is
+# written.
+"$bin/shoal-localcluster" --kubeconfig "$kubeconfig" --platform-config "$platform" \
+  --example config/platform.yaml >"$work/controlplane.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 120); do
+for _ in $(seq 1 240); do
   [[ -s "$kubeconfig" ]] && break
   kill -0 "${pids[0]}" 2>/dev/null || { cat "$work/controlplane.log" >&2; exit 1; }
   sleep 0.5
 done
-[[ -s "$kubeconfig" ]] || { echo "demo: control plane did not start in 60s" >&2; cat "$work/controlplane.log" >&2; exit 1; }
-grep -h "ready\|upstream" "$work/controlplane.log" | sed 's/^/    /'
+[[ -s "$kubeconfig" ]] || { echo "demo: control plane did not start in 120s" >&2; cat "$work/controlplane.log" >&2; exit 1; }
+sed 's/^/    /' "$work/controlplane.log"
 
-step "starting the operator (logs: $work/operator.log)"
-# The example platform config, with metrics and health endpoints off so the demo needs no
-# free ports.
-sed -e 's/^  metricsAddr:.*/  metricsAddr: "0"/' -e 's/^  healthAddr:.*/  healthAddr: "0"/' \
-  config/platform.yaml >"$work/platform.yaml"
-"$bin/shoal" operator --config "$work/platform.yaml" --kubeconfig "$kubeconfig" --dev-logs \
+# What show's commands use: kubectl on the demo's cluster and the backends' addresses.
+export KUBECONFIG="$kubeconfig" PATH="$bin:$PATH"
+set -a
+# shellcheck disable=SC1091
+source "$platform.env"
+set +a
+
+step "starting the operator with $platform (logs: $work/operator.log)"
+"$bin/shoal" operator --config "$platform" --kubeconfig "$kubeconfig" --dev-logs \
   >"$work/operator.log" 2>&1 &
 pids+=($!)
 
 step "applying the sample tenants"
 kc apply -f config/samples/analytics_v1alpha1_tenant_shared.yaml -f config/samples/analytics_v1alpha1_tenant_dedicated.yaml
-kc wait --for=condition=Ready tenant/acme tenant/globex --timeout=120s
+if ! kc wait --for=condition=Ready tenant/acme tenant/globex --timeout=120s; then
+  echo "demo: the sample tenants did not become Ready; their conditions:" >&2
+  kc get tenants -o jsonpath='{range .items[*]}{.metadata.name}:{"\n"}{range .status.conditions[*]}  {.type}={.status} {.reason}: {.message}{"\n"}{end}{end}' >&2 || true
+  echo "operator log (last lines):" >&2
+  tail -30 "$work/operator.log" >&2
+  exit 1
+fi
 kc get tenants -o wide
 
 step "applying the sample Pipeline, Dashboard and DataSource into tenant-acme"
@@ -63,22 +91,58 @@ kc apply -f config/samples/analytics_v1alpha1_pipeline.yaml \
   -f config/samples/analytics_v1alpha1_datasource.yaml
 kc get pipelines,dashboards,datasources -n tenant-acme
 
+step "what the Shared tenant acme got"
+show "kubectl get tenant acme -o jsonpath='topic:     {.status.topic}{\"\\n\"}database:  {.status.database}{\"\\n\"}storage:   {.status.storage}{\"\\n\"}billing:   {.status.billing}{\"\\n\"}endpoints: {.status.endpoints}{\"\\n\"}'"
+echo "  The ingest write key (only its hash is stored anywhere else):"
+show "kubectl get secret -n tenant-acme acme-ingest-key -o jsonpath='{.data.key}' | base64 -d; echo"
+
+echo "  Its Kafka topic:"
+topic_cmd='kcat -L -b "$SHOAL_KAFKA_BROKERS" -t shoal-events-acme'
+if command -v kcat >/dev/null; then show "$topic_cmd"; else note "$topic_cmd" "install kcat to run this"; fi
+
+echo "  Its ClickHouse database:"
+if command -v clickhouse-client >/dev/null; then
+  chc=clickhouse-client
+elif command -v clickhouse >/dev/null; then
+  chc="clickhouse client"
+else
+  chc=""
+fi
+ch_cmd="${chc:-clickhouse-client}"' --host "${SHOAL_CLICKHOUSE_ADDR%:*}" --port "${SHOAL_CLICKHOUSE_ADDR##*:}" --user "$SHOAL_CLICKHOUSE_USER" --password "$SHOAL_CLICKHOUSE_PASSWORD" -q '"'SHOW TABLES FROM tenant_acme'"
+if [[ -n "$chc" ]]; then show "$ch_cmd"; else note "$ch_cmd" "install clickhouse-client to run this"; fi
+
+echo "  Its row in the metadata store:"
+pg_cmd="psql \"\$SHOAL_METASTORE_DSN\" -c 'select id, plan, isolation, suspended from tenants'"
+if command -v psql >/dev/null; then show "$pg_cmd"; else note "$pg_cmd" "install postgresql-client to run this"; fi
+
+echo "  Its lake prefix (a signed S3 ListObjectsV2):"
+lake_prefix=$(kc get tenant acme -o jsonpath='{.status.storage.prefix}')
+# Signed with the query fully percent-encoded: curl signs it as written.
+lake_query="list-type=2&prefix=$(printf '%s' "$lake_prefix" | sed -e 's|/|%2F|g' -e 's|=|%3D|g')"
+lake_cmd="curl -sS --aws-sigv4 \"aws:amz:\$SHOAL_S3_REGION:s3\" --user \"\$SHOAL_S3_ACCESS_KEY:\$SHOAL_S3_SECRET_KEY\" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \"\$SHOAL_S3_ENDPOINT/\$SHOAL_LAKE_BUCKET?$lake_query\" | grep -o '<Key>[^<]*</Key>'"
+if command -v curl >/dev/null; then show "$lake_cmd"; else note "$lake_cmd" "install curl to run this"; fi
+
+step "what the Dedicated tenant globex got (stand-ins play the Altinity operator and the deployment controller)"
+show "kubectl get clickhouseinstallations,deployments -n tenant-globex"
+
 cat <<TXT
 
 Shoal is running. In another terminal:
 
-  export KUBECONFIG=$kubeconfig
-  $bin/kubectl get tenants -o wide
-  $bin/kubectl describe tenant acme                # conditions and events
-  $bin/kubectl get namespace tenant-acme --show-labels
-  $bin/kubectl explain tenant.spec --recursive
-  $bin/kubectl apply -f - <<'EOF'                   # a refused spec: dedicated with Shared
+  export KUBECONFIG=$kubeconfig PATH=$bin:\$PATH
+  source $platform.env   # the backends' addresses
+  kubectl get tenants -o wide
+  kubectl describe tenant acme                     # conditions and events
+  kubectl get namespace tenant-acme --show-labels
+  kubectl explain tenant.spec --recursive
+  kubectl apply -f - <<'EOF'                       # a refused spec: dedicated with Shared
   {"apiVersion":"analytics.shoal.dev/v1alpha1","kind":"Tenant","metadata":{"name":"bad"},
    "spec":{"displayName":"Bad","plan":"free","owners":["a@b.example"],"isolation":"Shared",
            "dedicated":{"clickhouse":{"storage":"10Gi"}}}}
   EOF
-  $bin/kubectl delete tenant globex                 # namespace first, then the finalizer
+  kubectl delete tenant globex                     # data archived, namespace, then the finalizer
 
+Platform config: $platform
 Operator logs: $work/operator.log
 Press Ctrl-C to stop everything.
 TXT

@@ -215,6 +215,29 @@ type DedicatedRuntime struct {
 const (
 	// TenantNamespaceReady is True when the tenant's namespace exists and is labelled.
 	TenantNamespaceReady = "NamespaceReady"
+	// TenantTopicReady is True when the tenant's Kafka topic exists and serves.
+	TenantTopicReady = "TopicReady"
+	// TenantDatabaseReady is True when the tenant's ClickHouse database, tables and user
+	// exist (for Dedicated tenants: once their installation is Completed).
+	TenantDatabaseReady = "DatabaseReady"
+	// TenantStorageReady is True when the tenant's lake prefix exists.
+	TenantStorageReady = "StorageReady"
+	// TenantMetadataReady is True when the tenant's row, owners and ingest key are in the
+	// metastore and the key Secret exists.
+	TenantMetadataReady = "MetadataReady"
+	// TenantBillingReady is True when the tenant's Stripe subscription is on its plan's
+	// price, or when billing is off.
+	TenantBillingReady = "BillingReady"
+	// TenantRuntimeReady is True when the tenant is served: registered with the shared
+	// runtime, or (Dedicated) its ingest, process and query Deployments are available.
+	TenantRuntimeReady = "RuntimeReady"
+	// TenantSuspended is True while the tenant is refused service: spec.suspended, or a
+	// subscription past due, unpaid or canceled. It is not a phase: a suspended tenant
+	// can be Ready.
+	TenantSuspended = "Suspended"
+	// TenantDataReleased is set while a tenant is deleted, True once its topic, database
+	// and lake data were kept, archived or dropped as spec.deletionPolicy says.
+	TenantDataReleased = "DataReleased"
 )
 
 // Tenant condition reasons. They are stable: alerts and scripts may match on them.
@@ -229,12 +252,36 @@ const (
 	ReasonDeleting          = "Deleting"
 	ReasonDeletionStuck     = "DeletionStuck"
 	ReasonReconcileError    = "ReconcileError"
+	// ReasonBackendUnavailable: a backend could not be reached; the reconcile retries.
+	ReasonBackendUnavailable = "BackendUnavailable"
+	// ReasonBackendError: a backend refused a request; the message says why.
+	ReasonBackendError = "BackendError"
+	// ReasonInProgress: the backend accepted the request and is still working on it.
+	ReasonInProgress       = "InProgress"
+	ReasonTopicReady       = "TopicReady"
+	ReasonDatabaseReady    = "DatabaseReady"
+	ReasonPrefixReady      = "PrefixReady"
+	ReasonMetadataStored   = "MetadataStored"
+	ReasonSubscribed       = "Subscribed"
+	ReasonBillingDisabled  = "BillingDisabled"
+	ReasonRuntimeAvailable = "RuntimeAvailable"
+	ReasonRegistered       = "RegisteredWithSharedRuntime"
+	ReasonWaiting          = "WaitingForDependency"
+	// Suspended reasons.
+	ReasonSuspendedBySpec    = "SuspendedBySpec"
+	ReasonSuspendedByBilling = "SuspendedByBilling"
+	ReasonActive             = "Active"
+	// DataReleased reasons, one per deletion policy.
+	ReasonDataRetained = "Retained"
+	ReasonDataArchived = "Archived"
+	ReasonDataDeleted  = "Deleted"
 )
 
 // TenantStatus is the observed state of a tenant.
 type TenantStatus struct {
-	// Conditions: one per provisioning phase (NamespaceReady) and Ready, which is True only
-	// when every phase is.
+	// Conditions: one per provisioning phase (NamespaceReady, TopicReady, DatabaseReady,
+	// StorageReady, MetadataReady, BillingReady, RuntimeReady), Suspended, and Ready,
+	// which is True only when every phase is.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -250,6 +297,112 @@ type TenantStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
+
+	// Topic is the tenant's Kafka topic.
+	// +optional
+	Topic *TopicStatus `json:"topic,omitempty"`
+
+	// Database is the tenant's ClickHouse database and how to reach it.
+	// +optional
+	Database *DatabaseStatus `json:"database,omitempty"`
+
+	// Storage is where the tenant's data lake objects go.
+	// +optional
+	Storage *StorageStatus `json:"storage,omitempty"`
+
+	// Endpoints are the URLs the tenant sends events to and queries.
+	// +optional
+	Endpoints *EndpointsStatus `json:"endpoints,omitempty"`
+
+	// IngestKeySecret is the Secret in the tenant namespace that holds the ingest write
+	// key (key "key"). Only a hash of it is stored anywhere else.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	IngestKeySecret string `json:"ingestKeySecret,omitempty"`
+
+	// Billing is the tenant's Stripe customer and subscription.
+	// +optional
+	Billing *BillingStatus `json:"billing,omitempty"`
+}
+
+// TopicStatus is the tenant's Kafka topic as last observed.
+type TopicStatus struct {
+	// Name of the topic.
+	// +required
+	// +kubebuilder:validation:MaxLength=249
+	Name string `json:"name"`
+	// Partitions the topic has.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Partitions int32 `json:"partitions,omitempty"`
+}
+
+// DatabaseStatus is the tenant's ClickHouse database.
+type DatabaseStatus struct {
+	// Name of the database.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	Name string `json:"name"`
+	// User is the ClickHouse user limited to the database.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	User string `json:"user,omitempty"`
+	// Address is host:port of the ClickHouse native protocol serving the database.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Address string `json:"address,omitempty"`
+	// CredentialsSecret in the tenant namespace holds user and password.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	CredentialsSecret string `json:"credentialsSecret,omitempty"`
+}
+
+// StorageStatus is where the tenant's lake data lives.
+type StorageStatus struct {
+	// Bucket holding every tenant's prefix.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Bucket string `json:"bucket"`
+	// Prefix of the tenant's objects in the bucket, under its retention class.
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
+	Prefix string `json:"prefix"`
+}
+
+// EndpointsStatus are the tenant's service URLs.
+type EndpointsStatus struct {
+	// Ingest is the base URL of the ingest API (POST /api/v1/events/ingest).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Ingest string `json:"ingest,omitempty"`
+	// Query is the base URL of the query API.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Query string `json:"query,omitempty"`
+}
+
+// BillingStatus is the tenant's Stripe subscription as last read.
+type BillingStatus struct {
+	// CustomerID is the Stripe customer (cus_...).
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	CustomerID string `json:"customerID,omitempty"`
+	// SubscriptionID is the Stripe subscription (sub_...).
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	SubscriptionID string `json:"subscriptionID,omitempty"`
+	// State is Stripe's subscription status (active, trialing, past_due, unpaid,
+	// canceled, ...).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	State string `json:"state,omitempty"`
+	// PriceID is the Stripe price the subscription bills.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	PriceID string `json:"priceID,omitempty"`
+	// CurrentPeriodEnd is when the current billing period ends.
+	// +optional
+	CurrentPeriodEnd *metav1.Time `json:"currentPeriodEnd,omitempty"`
 }
 
 // Tenant is a customer of the analytics platform. Applying one provisions its namespace,
@@ -261,6 +414,7 @@ type TenantStatus struct {
 // +kubebuilder:printcolumn:name="Plan",type=string,JSONPath=`.spec.plan`
 // +kubebuilder:printcolumn:name="Isolation",type=string,JSONPath=`.spec.isolation`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Suspended",type=string,JSONPath=`.status.conditions[?(@.type=="Suspended")].status`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.status.namespace`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

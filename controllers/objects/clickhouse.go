@@ -1,6 +1,8 @@
 package objects
 
 import (
+	"net"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -31,6 +33,14 @@ func ClickHouseInstallation(t *v1alpha1.Tenant) *unstructured.Unstructured {
 				"templates": map[string]any{"dataVolumeClaimTemplate": "data"},
 			},
 			"configuration": map[string]any{
+				// The one user the operator and the tenant's runtime connect as; its
+				// password is read from the tenant's ClickHouse Secret by the Altinity
+				// operator, so it never appears in the installation.
+				"users": map[string]any{
+					naming.DedicatedClickHouseUser + "/k8s_secret_password": meta.Namespace + "/" + naming.ClickHouseSecret(t.Name) + "/" + ClickHouseSecretPassword,
+					naming.DedicatedClickHouseUser + "/networks/ip":         []any{"::/0"},
+					naming.DedicatedClickHouseUser + "/profile":             "default",
+				},
 				"clusters": []any{map[string]any{
 					"name": ClickHouseClusterName,
 					"layout": map[string]any{
@@ -58,6 +68,23 @@ func ClickHouseInstallation(t *v1alpha1.Tenant) *unstructured.Unstructured {
 	u.SetLabels(meta.Labels)
 	u.SetOwnerReferences(meta.OwnerReferences)
 	return u
+}
+
+// ClickHouseNativePort is the native protocol port of ClickHouse installations.
+const ClickHouseNativePort = "9000"
+
+// ClickHouseInstallationAddress is host:port of the installation's native protocol, from
+// the endpoint the Altinity operator reports; empty until it reports one. An endpoint
+// with a port keeps it.
+func ClickHouseInstallationAddress(u *unstructured.Unstructured) string {
+	endpoint, _, _ := unstructured.NestedString(u.Object, "status", "endpoint")
+	if endpoint == "" {
+		return ""
+	}
+	if _, _, err := net.SplitHostPort(endpoint); err == nil {
+		return endpoint
+	}
+	return net.JoinHostPort(endpoint, ClickHouseNativePort)
 }
 
 // ClickHouseInstallationCompleted reads whether the Altinity operator finished

@@ -195,3 +195,9 @@ func RuntimeDisruptionBudget(t *v1alpha1.Tenant, role RuntimeRole) *policyv1.Pod
 		},
 	}
 }
+
+// SharedRuntimeEndpoint is the URL of a serving role of the shared runtime, which runs in
+// the platform's namespace and serves every Shared tenant.
+func SharedRuntimeEndpoint(role RuntimeRole, namespace string) string {
+	return fmt.Sprintf("http://%s.%s.svc", RuntimeName(role), namespace)
+}

@@ -1,12 +1,19 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -14,6 +21,7 @@ import (
 	"github.com/shoal-dev/shoal/controllers"
 	"github.com/shoal-dev/shoal/internal/config"
 	"github.com/shoal-dev/shoal/internal/kubescheme"
+	"github.com/shoal-dev/shoal/internal/naming"
 )
 
 type operatorOptions struct {
@@ -29,11 +37,13 @@ func newOperatorCommand() *cobra.Command {
 		Short: "Run the control plane: reconcile Tenants and the objects in tenant namespaces",
 		Long: `Run the Shoal operator.
 
-It reconciles Tenant objects: each gets a namespace tenant-<name> (and, as later phases
-arrive, its topic, database, lake prefix, metadata, billing and runtime), conditions that
-say how far provisioning got, and a Ready summary for kubectl wait.
+It reconciles Tenant objects: each gets a namespace tenant-<name>, a Kafka topic, a
+ClickHouse database (or, for Dedicated tenants, its own ClickHouseInstallation), a lake
+prefix, its metadata and ingest key, a Stripe subscription when billing is on, and its
+runtime; conditions say how far provisioning got, with a Ready summary for kubectl wait.
 
-The platform config (--config) holds the plan catalog and operator settings; it is
+The platform config (--config) holds the plan catalog, the backends and operator
+settings; it is
 validated at start and any invalid field stops the operator with an error naming it.
 The cluster is the one of --kubeconfig, else $KUBECONFIG, else in-cluster, else
 ~/.kube/config.`,
@@ -64,11 +74,12 @@ func runOperator(cmd *cobra.Command, opts operatorOptions) error {
 	if err != nil {
 		return err
 	}
-	mgr, err := NewManager(restConfig, platform)
+	mgr, closeBackends, err := NewManager(cmd.Context(), restConfig, platform)
 	if err != nil {
 		return err
 	}
-	logger.Info("starting operator", "plans", platform.PlanNames())
+	defer closeBackends()
+	logger.Info("starting operator", "plans", platform.PlanNames(), "kafkaMode", platform.Kafka.Mode)
 	return mgr.Start(cmd.Context())
 }
 
@@ -87,12 +98,45 @@ func loadRESTConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// NewManager builds the operator's controller manager with every reconciler registered.
-func NewManager(restConfig *rest.Config, platform *config.Platform) (ctrl.Manager, error) {
+// NewManager builds the operator's controller manager with every reconciler registered,
+// connected to the platform's backends. The returned close disconnects them; call it once
+// the manager stopped.
+func NewManager(ctx context.Context, restConfig *rest.Config, platform *config.Platform) (ctrl.Manager, func(), error) {
+	mgr, err := newManager(restConfig, platform)
+	if err != nil {
+		return nil, nil, err
+	}
+	backends, closeBackends, err := controllers.OpenBackends(ctx, platform, mgr.GetClient())
+	if err != nil {
+		return nil, nil, fmt.Errorf("connecting to the platform's backends: %w", err)
+	}
+	tenants := &controllers.TenantReconciler{
+		Client:         mgr.GetClient(),
+		Recorder:       mgr.GetEventRecorder("shoal-operator"),
+		Platform:       platform,
+		Backends:       backends,
+		ResyncInterval: platform.Operator.ResyncInterval.Duration,
+	}
+	if err := tenants.SetupWithManager(mgr, platform.Operator.MaxConcurrentReconciles); err != nil {
+		closeBackends()
+		return nil, nil, fmt.Errorf("setting up tenant controller: %w", err)
+	}
+	return mgr, closeBackends, nil
+}
+
+// newManager builds the manager. Only Secrets and Deployments that belong to a tenant are
+// cached: the operator reads no others, and caching every Secret of a large cluster would
+// cost memory for nothing.
+func newManager(restConfig *rest.Config, platform *config.Platform) (ctrl.Manager, error) {
 	scheme, err := kubescheme.New()
 	if err != nil {
 		return nil, err
 	}
+	tenantOwned, err := labels.NewRequirement(naming.TenantLabel, selection.Exists, nil)
+	if err != nil {
+		return nil, err
+	}
+	owned := cache.ByObject{Label: labels.NewSelector().Add(*tenantOwned)}
 	op := platform.Operator
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                  scheme,
@@ -101,6 +145,10 @@ func NewManager(restConfig *rest.Config, platform *config.Platform) (ctrl.Manage
 		LeaderElection:          op.LeaderElection,
 		LeaderElectionID:        "shoal-operator.analytics.shoal.dev",
 		LeaderElectionNamespace: op.LeaderElectionNamespace,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}:     owned,
+			&appsv1.Deployment{}: owned,
+		}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -110,14 +158,6 @@ func NewManager(restConfig *rest.Config, platform *config.Platform) (ctrl.Manage
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return nil, err
-	}
-	tenants := &controllers.TenantReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("shoal-operator"),
-		Platform: platform,
-	}
-	if err := tenants.SetupWithManager(mgr, op.MaxConcurrentReconciles); err != nil {
-		return nil, fmt.Errorf("setting up tenant controller: %w", err)
 	}
 	return mgr, nil
 }

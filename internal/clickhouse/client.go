@@ -1,7 +1,8 @@
-// Package clickhouse is Shoal's ClickHouse adapter for Shared isolation: a database per
-// tenant with its events and quarantine tables, and a ClickHouse user limited to it. It
-// speaks the native protocol, reads the server version at connect and builds SQL that the
-// version understands (18.16 up to current releases).
+// Package clickhouse is Shoal's ClickHouse adapter: a database per tenant with its events
+// and quarantine tables, a ClickHouse user limited to it under Shared isolation, and the
+// export of a tenant's tables for archiving. It speaks the native protocol, reads the
+// server version at connect and builds SQL that the version understands (18.16 up to
+// current releases).
 package clickhouse
 
 import (
@@ -18,13 +19,16 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// TenantDB is what a tenant gets in a shared ClickHouse.
+// TenantDB is what a tenant gets in ClickHouse: its database with the tables, and under
+// Shared isolation a user limited to it.
 type TenantDB struct {
 	// Database is the tenant's database (naming.Database).
 	Database string
-	// User is the ClickHouse user limited to Database (naming.ClickHouseUser).
+	// User is the ClickHouse user limited to Database (naming.ClickHouseUser). Empty
+	// means Shoal manages no user: a Dedicated installation defines its own, so only the
+	// database and its tables are created and dropped.
 	User string
-	// Password of User. Only its SHA-256 leaves the operator.
+	// Password of User. Only its SHA-256 leaves the operator. Must be empty without User.
 	Password string
 	// RetentionDays deletes raw events older than this through TTL where the server has it;
 	// 0 keeps them. Servers without TTL need DropPartitionsBefore.
@@ -35,11 +39,18 @@ func (s TenantDB) validate() error {
 	if err := ValidateIdentifier(s.Database); err != nil {
 		return fmt.Errorf("tenant database: %w", err)
 	}
-	if err := ValidateIdentifier(s.User); err != nil {
-		return fmt.Errorf("tenant user: %w", err)
-	}
-	if s.Password == "" {
-		return fmt.Errorf("tenant user %s: empty password", s.User)
+	if s.User == "" {
+		// A password without a user is a caller's mix-up, not something to ignore.
+		if s.Password != "" {
+			return fmt.Errorf("tenant database %s: password given without a user", s.Database)
+		}
+	} else {
+		if err := ValidateIdentifier(s.User); err != nil {
+			return fmt.Errorf("tenant user: %w", err)
+		}
+		if s.Password == "" {
+			return fmt.Errorf("tenant user %s: empty password", s.User)
+		}
 	}
 	if s.RetentionDays < 0 {
 		return fmt.Errorf("tenant database %s: negative retention %d days", s.Database, s.RetentionDays)
@@ -129,8 +140,9 @@ func (c *Client) exec(ctx context.Context, what string, st Statement) error {
 }
 
 // EnsureTenantDatabase creates what the tenant needs, if missing: database, events and
-// quarantine tables, and the user. It is idempotent and also repairs drift (a dropped
-// table or a deleted user comes back). An existing table keeps its definition.
+// quarantine tables, and the user when spec.User is set. It is idempotent and also
+// repairs drift (a dropped table or a deleted user comes back). An existing table keeps
+// its definition.
 func (c *Client) EnsureTenantDatabase(ctx context.Context, spec TenantDB) error {
 	if err := spec.validate(); err != nil {
 		return err
@@ -156,6 +168,9 @@ func (c *Client) EnsureTenantDatabase(ctx context.Context, spec TenantDB) error 
 		if err := c.exec(ctx, s.what, st); err != nil {
 			return err
 		}
+	}
+	if spec.User == "" {
+		return nil
 	}
 	return c.ensureUser(ctx, spec)
 }
@@ -203,11 +218,13 @@ func (c *Client) DatabaseStatus(ctx context.Context, db string) (exists, eventsT
 	return true, n > 0, nil
 }
 
-// DropTenantDatabase drops the tenant's database and user; what is already gone is fine.
-// Only spec.Database and spec.User are read.
+// DropTenantDatabase drops the tenant's database and, when spec.User is set, its user;
+// what is already gone is fine. Only spec.Database and spec.User are read.
 func (c *Client) DropTenantDatabase(ctx context.Context, spec TenantDB) error {
-	if err := ValidateIdentifier(spec.User); err != nil {
-		return fmt.Errorf("tenant user: %w", err)
+	if spec.User != "" {
+		if err := ValidateIdentifier(spec.User); err != nil {
+			return fmt.Errorf("tenant user: %w", err)
+		}
 	}
 	st, err := c.dialect.DropDatabase(spec.Database)
 	if err != nil {
@@ -215,6 +232,9 @@ func (c *Client) DropTenantDatabase(ctx context.Context, spec TenantDB) error {
 	}
 	if err := c.exec(ctx, "dropping database "+spec.Database, st); err != nil {
 		return err
+	}
+	if spec.User == "" {
+		return nil
 	}
 	// A user may exist both ways if userManagement changed: remove both where possible.
 	if c.usersDir != "" {

@@ -348,3 +348,107 @@ func TestUserManagementChoices(t *testing.T) {
 		t.Error("the old password still logs in after rotation")
 	}
 }
+
+func TestTenantDBValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		spec TenantDB
+		want string // part of the error; empty for valid
+	}{
+		{"with user", TenantDB{Database: "tenant_a", User: "tenant_a", Password: "pw"}, ""},
+		{"without user (Dedicated)", TenantDB{Database: "tenant_a"}, ""},
+		{"bad database", TenantDB{Database: "tenant-a"}, "tenant database"},
+		{"bad user", TenantDB{Database: "tenant_a", User: "a b", Password: "pw"}, "tenant user"},
+		{"user without password", TenantDB{Database: "tenant_a", User: "tenant_a"}, "empty password"},
+		{"password without user", TenantDB{Database: "tenant_a", Password: "pw"}, "without a user"},
+		{"negative retention", TenantDB{Database: "tenant_a", RetentionDays: -1}, "negative retention"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.spec.validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("validate = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("validate = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestTenantDatabaseWithoutUser is a Dedicated tenant: database and tables only, and a
+// drop that touches no user.
+func TestTenantDatabaseWithoutUser(t *testing.T) {
+	srv := testbackends.StartClickHouse(t)
+	c := newTestClient(t, srv)
+	ctx := context.Background()
+	users := func() []string {
+		var names []string
+		entries, err := os.ReadDir(srv.UsersDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			names = append(names, "file "+e.Name())
+		}
+		if c.Dialect().Features.SQLUsers {
+			rows, err := c.conn.Query(ctx, "SELECT name FROM system.users WHERE name LIKE 'tenant%'")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = rows.Close() }()
+			for rows.Next() {
+				var n string
+				if err := rows.Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				names = append(names, "sql "+n)
+			}
+		}
+		sort.Strings(names)
+		return names
+	}
+
+	// A Shared tenant's user must survive the Dedicated tenant's drop.
+	shared := TenantDB{Database: "tenant_s", User: "tenant_s", Password: "pw"}
+	if err := c.EnsureTenantDatabase(ctx, shared); err != nil {
+		t.Fatal(err)
+	}
+	before := users()
+	if len(before) == 0 {
+		t.Fatal("the Shared tenant's user is not listed: the check below could not fail")
+	}
+
+	dedicated := TenantDB{Database: "tenant_d", RetentionDays: 30}
+	for range 2 { // idempotent
+		if err := c.EnsureTenantDatabase(ctx, dedicated); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if exists, events, err := c.DatabaseStatus(ctx, dedicated.Database); err != nil || !exists || !events {
+		t.Fatalf("status = %v, %v, %v; want true, true, nil", exists, events, err)
+	}
+	var n uint64
+	if err := c.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name IN (?, ?)",
+		dedicated.Database, EventsTable, QuarantineTable).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d tenant tables (%v), want events and quarantine", n, err)
+	}
+	if after := users(); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("users after ensuring a tenant without user = %v, want unchanged %v", after, before)
+	}
+
+	for range 2 {
+		if err := c.DropTenantDatabase(ctx, dedicated); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if exists, _, err := c.DatabaseStatus(ctx, dedicated.Database); err != nil || exists {
+		t.Errorf("after drop: exists = %v, %v; want false", exists, err)
+	}
+	if after := users(); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("users after dropping a tenant without user = %v, want unchanged %v", after, before)
+	}
+	if exists, _, err := c.DatabaseStatus(ctx, shared.Database); err != nil || !exists {
+		t.Errorf("the Shared tenant's database: exists = %v, %v; want true", exists, err)
+	}
+}

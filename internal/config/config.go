@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"strings"
@@ -15,6 +16,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
+
+	"github.com/shoal-dev/shoal/internal/billing"
+	"github.com/shoal-dev/shoal/internal/clickhouse"
+	"github.com/shoal-dev/shoal/internal/kafka"
+	"github.com/shoal-dev/shoal/internal/lake"
+	"github.com/shoal-dev/shoal/internal/metastore"
 )
 
 // APIVersion and Kind identify a platform config file.
@@ -36,6 +43,24 @@ type Platform struct {
 
 	// Runtime is how a Dedicated tenant's runtime pods are run.
 	Runtime Runtime `json:"runtime,omitempty"`
+
+	// Kafka is where tenant topics are provisioned and events flow. Required.
+	Kafka kafka.Config `json:"kafka"`
+
+	// ClickHouse is the server tenant databases and users are created on, reached with
+	// admin rights. Required.
+	ClickHouse clickhouse.Config `json:"clickhouse"`
+
+	// Lake is the S3 bucket holding every tenant's prefix, and its lifecycle. Required.
+	Lake lake.Config `json:"lake"`
+
+	// Metastore is the PostgreSQL metadata database. Required.
+	Metastore metastore.Config `json:"metastore"`
+
+	// Billing is the Stripe account; without a secret key billing is off. Its Prices are
+	// not read from the document: Default fills them from plans[].stripePriceID, so the
+	// plan catalog is the one place a plan's price is written.
+	Billing billing.Config `json:"billing,omitempty"`
 }
 
 // Runtime configures the runtime Deployments of Dedicated tenants.
@@ -73,6 +98,10 @@ type Operator struct {
 	// DeletionTimeout is how long a deleting tenant waits for what it owns to go before
 	// its status reports the deletion as stuck. Waiting goes on after that.
 	DeletionTimeout metav1.Duration `json:"deletionTimeout,omitempty"`
+	// ResyncInterval is how often a tenant is checked against the backends even when
+	// nothing changed in Kubernetes: drift there (a deleted topic, a dropped table) sends
+	// no event. Default 5m.
+	ResyncInterval metav1.Duration `json:"resyncInterval,omitempty"`
 	// Namespace is where the operator, the shared runtime and the platform's ingress run;
 	// tenant namespaces accept traffic from it.
 	Namespace string `json:"namespace,omitempty"`
@@ -125,6 +154,7 @@ const (
 	DefaultHealthAddr              = ":8081"
 	DefaultMaxConcurrentReconciles = 4
 	DefaultDeletionTimeout         = 5 * time.Minute
+	DefaultResyncInterval          = 5 * time.Minute
 	DefaultNamespace               = "shoal-system"
 	DefaultRuntimeImage            = "shoal:latest"
 )
@@ -145,15 +175,22 @@ func Load(path string) (*Platform, error) {
 }
 
 // Parse decodes, defaults and validates a platform config document. Unknown fields are
-// errors, so a misspelt key is not silently ignored.
+// errors, so a misspelt key is not silently ignored. A document that sets billing.prices
+// is refused: prices belong to the plans.
 func Parse(data []byte) (*Platform, error) {
 	var cfg Platform
 	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
 		return nil, fmt.Errorf("decoding: %w", err)
 	}
+	// Looked at before Default, which replaces the prices with the plans' own.
+	var errs field.ErrorList
+	if cfg.Billing.Prices != nil {
+		errs = append(errs, pricesForbidden())
+	}
 	cfg.Default()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	errs = append(errs, cfg.validate()...)
+	if len(errs) > 0 {
+		return nil, &ValidationError{Errors: errs}
 	}
 	return &cfg, nil
 }
@@ -176,6 +213,9 @@ func (p *Platform) Default() {
 	if o.Namespace == "" {
 		o.Namespace = DefaultNamespace
 	}
+	if o.ResyncInterval.Duration == 0 {
+		o.ResyncInterval.Duration = DefaultResyncInterval
+	}
 	for i := range p.Plans {
 		p.Plans[i].Default()
 	}
@@ -189,6 +229,47 @@ func (p *Platform) Default() {
 	for _, role := range []*RuntimeRole{&rt.Ingest, &rt.Process, &rt.Query} {
 		role.defaultResources()
 	}
+	p.Kafka.Default()
+	p.ClickHouse.Default()
+	p.Lake.Default()
+	p.Metastore.Default()
+	p.Billing.Default()
+	p.Billing.Prices = p.planPrices()
+}
+
+// planPrices maps each plan that has a Stripe price to it: what billing.Config.Prices
+// must hold. Nil when no plan has one.
+func (p *Platform) planPrices() map[string]string {
+	var prices map[string]string
+	for _, plan := range p.Plans {
+		if !hasPrice(plan) {
+			continue
+		}
+		if prices == nil {
+			prices = map[string]string{}
+		}
+		prices[plan.Name] = plan.StripePriceID
+	}
+	return prices
+}
+
+// BillingConfig is the billing section with its prices taken from the plans: what
+// billing.New is given. It does not depend on Default having filled Billing.Prices.
+func (p *Platform) BillingConfig() billing.Config {
+	b := p.Billing
+	b.Prices = p.planPrices()
+	return b
+}
+
+func hasPrice(plan Plan) bool { return strings.TrimSpace(plan.StripePriceID) != "" }
+
+// billingOn reports whether the config turns billing on: a secret key is given.
+func (p *Platform) billingOn() bool {
+	return p.Billing.SecretKey != "" || p.Billing.SecretKeyFile != ""
+}
+
+func pricesForbidden() *field.Error {
+	return field.Forbidden(field.NewPath("billing", "prices"), "prices come from the plan catalog: set plans[].stripePriceID instead")
 }
 
 func (r *RuntimeRole) defaultResources() {
@@ -288,8 +369,16 @@ func (p *Plan) validate(path *field.Path) field.ErrorList {
 	return errs
 }
 
-// Validate reports every invalid field at once, each error naming its field path.
+// Validate reports every invalid field of a defaulted config at once, each error naming
+// its field path.
 func (p *Platform) Validate() error {
+	if errs := p.validate(); len(errs) > 0 {
+		return &ValidationError{Errors: errs}
+	}
+	return nil
+}
+
+func (p *Platform) validate() field.ErrorList {
 	var errs field.ErrorList
 	if p.APIVersion != APIVersion {
 		errs = append(errs, field.NotSupported(field.NewPath("apiVersion"), p.APIVersion, []string{APIVersion}))
@@ -306,6 +395,9 @@ func (p *Platform) Validate() error {
 		errs = append(errs, field.Invalid(op.Child("deletionTimeout"), d.String(), "must be between 1s and 24h"))
 	}
 
+	if d := p.Operator.ResyncInterval.Duration; d < time.Second || d > 24*time.Hour {
+		errs = append(errs, field.Invalid(op.Child("resyncInterval"), d.String(), "must be between 1s and 24h"))
+	}
 	if msgs := validation.IsDNS1123Label(p.Operator.Namespace); len(msgs) > 0 {
 		errs = append(errs, field.Invalid(op.Child("namespace"), p.Operator.Namespace, strings.Join(msgs, "; ")))
 	}
@@ -342,11 +434,37 @@ func (p *Platform) Validate() error {
 		}
 		seen[plan.Name] = true
 		errs = append(errs, plan.validate(path)...)
+		if p.billingOn() && !hasPrice(plan) {
+			errs = append(errs, field.Required(path.Child("stripePriceID"), "billing is on (billing.secretKey or billing.secretKeyFile is set): every plan needs its Stripe price"))
+		}
 	}
-	if len(errs) == 0 {
-		return nil
+
+	errs = append(errs, p.Kafka.Validate(field.NewPath("kafka"))...)
+	errs = append(errs, p.ClickHouse.Validate(field.NewPath("clickhouse"))...)
+	errs = append(errs, p.Lake.Validate(field.NewPath("lake"))...)
+	errs = append(errs, p.Metastore.Validate(field.NewPath("metastore"))...)
+	errs = append(errs, p.validateBilling()...)
+	return errs
+}
+
+// validateBilling checks the billing section with the prices the plans give. Prices set
+// any other way (by hand, after Default) are refused, and missing prices are reported on
+// the plans that lack them rather than on billing.prices, which nobody should write.
+func (p *Platform) validateBilling() field.ErrorList {
+	var errs field.ErrorList
+	want := p.planPrices()
+	if p.Billing.Prices != nil && !maps.Equal(p.Billing.Prices, want) {
+		errs = append(errs, pricesForbidden())
 	}
-	return &ValidationError{Errors: errs}
+	b := p.BillingConfig()
+	pricesPath := field.NewPath("billing", "prices").String()
+	for _, err := range b.Validate(field.NewPath("billing")) {
+		if err.Field == pricesPath || strings.HasPrefix(err.Field, pricesPath+"[") {
+			continue
+		}
+		errs = append(errs, err)
+	}
+	return errs
 }
 
 // ValidationError lists every invalid field of a platform config.

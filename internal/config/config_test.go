@@ -2,17 +2,32 @@ package config
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/billing"
+	"github.com/shoal-dev/shoal/internal/clickhouse"
+	"github.com/shoal-dev/shoal/internal/kafka"
+	"github.com/shoal-dev/shoal/internal/lake"
+	"github.com/shoal-dev/shoal/internal/metastore"
 )
 
 const header = "apiVersion: config.shoal.dev/v1alpha1\nkind: PlatformConfig\n"
 
+// backends are the required backend sections, at their smallest.
+const backends = `
+kafka: {brokers: ["kafka:9092"]}
+clickhouse: {addr: "clickhouse:9000"}
+lake: {bucket: shoal-lake}
+metastore: {dsn: "postgres://shoal@db:5432/shoal"}
+`
+
 func TestParseValid(t *testing.T) {
-	cfg, err := Parse([]byte(header + `
+	cfg, err := Parse([]byte(header + backends + `
 operator:
   maxConcurrentReconciles: 8
   deletionTimeout: 90s
@@ -108,10 +123,21 @@ func TestExampleConfig(t *testing.T) {
 	if len(cfg.Plans) == 0 {
 		t.Error("example has no plans")
 	}
+	// Billing is off in the example, and its prices still come from the plans.
+	if cfg.Billing.SecretKey != "" || cfg.Billing.SecretKeyFile != "" {
+		t.Errorf("example turns billing on: %+v", cfg.Billing)
+	}
+	if len(cfg.Billing.Prices) != len(cfg.Plans) {
+		t.Errorf("billing prices %v, want one per plan of %v", cfg.Billing.Prices, cfg.PlanNames())
+	}
+	// Credentials are files, not values in the config.
+	if cfg.ClickHouse.Password != "" || cfg.ClickHouse.PasswordFile == "" || cfg.Metastore.DSN != "" || cfg.Metastore.DSNFile == "" {
+		t.Errorf("example credentials: clickhouse %v, metastore dsnFile %q; want files", cfg.ClickHouse, cfg.Metastore.DSNFile)
+	}
 }
 
 func TestPlanLimits(t *testing.T) {
-	cfg, err := Parse([]byte(header + `
+	cfg, err := Parse([]byte(header + backends + `
 plans:
   - name: free
   - name: team
@@ -148,7 +174,7 @@ plans:
 }
 
 func TestRuntime(t *testing.T) {
-	cfg, err := Parse([]byte(header + "plans: [{name: free}]\nruntime:\n  image: shoal:1.2.3\n  query:\n    resources:\n      requests: {cpu: \"2\"}\n"))
+	cfg, err := Parse([]byte(header + backends + "plans: [{name: free}]\nruntime:\n  image: shoal:1.2.3\n  query:\n    resources:\n      requests: {cpu: \"2\"}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,5 +193,209 @@ func TestRuntime(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
+	}
+}
+
+// Each required backend section, left out, is reported by its own required field.
+func TestBackendsRequired(t *testing.T) {
+	sections := map[string]string{
+		"kafka":      `kafka: {brokers: ["kafka:9092"]}`,
+		"clickhouse": `clickhouse: {addr: "clickhouse:9000"}`,
+		"lake":       `lake: {bucket: shoal-lake}`,
+		"metastore":  `metastore: {dsnFile: /etc/shoal/secrets/metastore-dsn}`,
+	}
+	doc := func(without string) string {
+		d := header + "plans: [{name: free}]\n"
+		for _, name := range []string{"kafka", "clickhouse", "lake", "metastore"} {
+			if name != without {
+				d += sections[name] + "\n"
+			}
+		}
+		return d
+	}
+	if _, err := Parse([]byte(doc(""))); err != nil {
+		t.Fatalf("every section present: %v", err)
+	}
+	for _, tc := range []struct {
+		without string
+		want    string
+	}{
+		{"kafka", "kafka.brokers: Required value"},
+		{"clickhouse", "clickhouse.addr: Required value"},
+		{"lake", "lake.bucket: Required value"},
+		{"metastore", "metastore.dsn: Required value"},
+	} {
+		t.Run(tc.without, func(t *testing.T) {
+			_, err := Parse([]byte(doc(tc.without)))
+			var verr *ValidationError
+			if !errors.As(err, &verr) {
+				t.Fatalf("error %v is not a ValidationError", err)
+			}
+			if len(verr.Errors) != 1 || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want only %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestBackendDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(header + backends + "plans: [{name: free}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Kafka.Mode != kafka.ModeDirect || cfg.Kafka.ReplicationFactor != kafka.DefaultReplicationFactor {
+		t.Errorf("kafka = %+v, want its defaults", cfg.Kafka)
+	}
+	if cfg.ClickHouse.User != clickhouse.DefaultUser || cfg.ClickHouse.UserManagement != clickhouse.UserManagementAuto {
+		t.Errorf("clickhouse = %v, want its defaults", cfg.ClickHouse)
+	}
+	if cfg.Lake.Region != lake.DefaultRegion || len(cfg.Lake.Classes) != len(lake.Classes()) {
+		t.Errorf("lake = %+v, want its defaults", cfg.Lake)
+	}
+	if cfg.Metastore.MaxConns != metastore.DefaultMaxConns {
+		t.Errorf("metastore = %+v, want its defaults", cfg.Metastore)
+	}
+	if r := cfg.Billing.MaxNetworkRetries; r == nil || *r != billing.DefaultMaxNetworkRetries {
+		t.Errorf("billing.maxNetworkRetries = %v, want the default", r)
+	}
+}
+
+// The backends' own checks are reported under their section.
+func TestBackendsInvalid(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{"kafka: {mode: strimzi}\nclickhouse: {addr: \"ch:9000\"}\nlake: {bucket: b-1}\nmetastore: {dsn: \"postgres://db/x\"}\n", "kafka.strimzi.namespace: Required value"},
+		{"kafka: {brokers: [kafka]}\nclickhouse: {addr: \"ch:9000\"}\nlake: {bucket: b-1}\nmetastore: {dsn: \"postgres://db/x\"}\n", `kafka.brokers[0]: Invalid value: "kafka": must be host:port`},
+		{"kafka: {brokers: [\"k:9092\"]}\nclickhouse: {addr: \"ch:9000\", password: x, passwordFile: /p}\nlake: {bucket: b-1}\nmetastore: {dsn: \"postgres://db/x\"}\n", "clickhouse.password: Forbidden"},
+		{"kafka: {brokers: [\"k:9092\"]}\nclickhouse: {addr: \"ch:9000\"}\nlake: {bucket: Bad_Bucket}\nmetastore: {dsn: \"postgres://db/x\"}\n", `lake.bucket: Invalid value: "Bad_Bucket"`},
+		{"kafka: {brokers: [\"k:9092\"]}\nclickhouse: {addr: \"ch:9000\"}\nlake: {bucket: b-1}\nmetastore: {dsn: \"postgres://db/x\", dsnFile: /f}\n", "metastore.dsnFile: Forbidden"},
+		{backends + "billing: {secretKey: sk, secretKeyFile: /f}\n", "billing.secretKeyFile: Forbidden"},
+	} {
+		_, err := Parse([]byte(header + "plans: [{name: free, stripePriceID: price_free}]\n" + tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want %q\n%s", err, tc.want, tc.doc)
+		}
+	}
+}
+
+// Stripe prices are written on the plans only; billing.prices is filled from them.
+func TestBillingPrices(t *testing.T) {
+	const priced = "plans:\n  - {name: free, stripePriceID: price_free}\n  - {name: team, stripePriceID: price_team}\n"
+	for _, tc := range []struct {
+		name       string
+		doc        string
+		wantErr    []string
+		notErr     []string
+		wantPrices map[string]string
+	}{
+		{
+			name:       "billing off, prices from the plans that have one",
+			doc:        "plans:\n  - {name: free}\n  - {name: team, stripePriceID: price_team}\n",
+			wantPrices: map[string]string{"team": "price_team"},
+		},
+		{
+			name: "billing off, no prices",
+			doc:  "plans: [{name: free}]\n",
+		},
+		{
+			name:       "billing on with a price on every plan",
+			doc:        priced + "billing: {secretKeyFile: /etc/shoal/secrets/stripe-secret-key}\n",
+			wantPrices: map[string]string{"free": "price_free", "team": "price_team"},
+		},
+		{
+			name:    "prices in the file",
+			doc:     priced + "billing: {prices: {free: price_other}}\n",
+			wantErr: []string{"billing.prices: Forbidden: prices come from the plan catalog: set plans[].stripePriceID instead"},
+		},
+		{
+			name:    "empty prices in the file",
+			doc:     priced + "billing: {prices: {}}\n",
+			wantErr: []string{"billing.prices: Forbidden"},
+		},
+		{
+			name:    "billing on, a plan without a price",
+			doc:     "plans:\n  - {name: free, stripePriceID: price_free}\n  - {name: team}\n  - {name: pro, stripePriceID: \" \"}\nbilling: {secretKey: sk_test_123}\n",
+			wantErr: []string{"plans[1].stripePriceID: Required value: billing is on", "plans[2].stripePriceID: Required value"},
+			notErr:  []string{"plans[0]", "billing.prices"},
+		},
+		{
+			name:    "billing on, no plan with a price",
+			doc:     "plans: [{name: free}]\nbilling: {secretKeyFile: /k}\n",
+			wantErr: []string{"plans[0].stripePriceID: Required value: billing is on"},
+			notErr:  []string{"billing.prices"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(header + backends + tc.doc))
+			if len(tc.wantErr) > 0 {
+				var verr *ValidationError
+				if !errors.As(err, &verr) {
+					t.Fatalf("error %v, want a ValidationError", err)
+				}
+				for _, want := range tc.wantErr {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q lacks %q", err, want)
+					}
+				}
+				for _, not := range tc.notErr {
+					if strings.Contains(err.Error(), not) {
+						t.Errorf("error %q mentions %q", err, not)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(cfg.Billing.Prices, tc.wantPrices) || (tc.wantPrices == nil) != (cfg.Billing.Prices == nil) {
+				t.Errorf("billing prices %v, want %v", cfg.Billing.Prices, tc.wantPrices)
+			}
+			// A parsed config stays valid: validating it again finds nothing.
+			if err := cfg.Validate(); err != nil {
+				t.Errorf("validating the parsed config again: %v", err)
+			}
+		})
+	}
+}
+
+// A config built in Go gets its prices from Default; prices set by hand are refused.
+func TestBillingPricesInGo(t *testing.T) {
+	p := Platform{
+		APIVersion: APIVersion,
+		Kind:       Kind,
+		Plans:      []Plan{{Name: "free", StripePriceID: "price_free"}, {Name: "team"}},
+		Kafka:      kafka.Config{Brokers: []string{"kafka:9092"}},
+		ClickHouse: clickhouse.Config{Addr: "clickhouse:9000"},
+		Lake:       lake.Config{Bucket: "shoal-lake"},
+		Metastore:  metastore.Config{DSN: "postgres://db/shoal"},
+		Billing:    billing.Config{Prices: map[string]string{"team": "price_team"}},
+	}
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "billing.prices: Forbidden") {
+		t.Errorf("hand-set prices: error %v, want billing.prices forbidden", err)
+	}
+	p.Default()
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"free": "price_free"}; !maps.Equal(p.Billing.Prices, want) {
+		t.Errorf("billing prices %v, want %v", p.Billing.Prices, want)
+	}
+
+	// BillingConfig gives the plans' prices whether Default ran or not.
+	fresh := Platform{Plans: p.Plans}
+	if got, want := fresh.BillingConfig().Prices, (map[string]string{"free": "price_free"}); !maps.Equal(got, want) {
+		t.Errorf("BillingConfig().Prices = %v, want %v", got, want)
+	}
+
+	p.Billing.SecretKey = "sk_test_123"
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "plans[1].stripePriceID: Required value") {
+		t.Errorf("billing on: error %v, want plans[1].stripePriceID required", err)
+	}
+	p.Plans[1].StripePriceID = "price_team"
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "billing.prices: Forbidden") {
+		t.Errorf("a plan's price changed after Default: error %v, want billing.prices forbidden until Default runs again", err)
+	}
+	p.Default()
+	if err := p.Validate(); err != nil {
+		t.Errorf("after Default again: %v", err)
 	}
 }

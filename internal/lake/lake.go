@@ -28,6 +28,8 @@ import (
 type Lake struct {
 	client *s3.Client
 	cfg    Config
+	// partSize is PutStream's part size: DefaultPartSize, smaller in tests.
+	partSize int
 }
 
 // New checks the config and builds an S3 client for it. It does not contact the server.
@@ -55,7 +57,7 @@ func New(ctx context.Context, cfg Config) (*Lake, error) {
 			o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		}
 	})
-	return &Lake{client: client, cfg: cfg}, nil
+	return &Lake{client: client, cfg: cfg, partSize: DefaultPartSize}, nil
 }
 
 // Bucket is the lake bucket's name.

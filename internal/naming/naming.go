@@ -74,6 +74,14 @@ func LakePrefix(class, tenant string) string {
 // IngestKeySecret is the Secret in the tenant namespace holding the plaintext write key.
 func IngestKeySecret(tenant string) string { return tenant + "-ingest-key" }
 
+// ClickHouseSecret is the Secret in the tenant namespace holding the tenant's ClickHouse
+// user, password, database and address, for the runtime pods.
+func ClickHouseSecret(tenant string) string { return tenant + "-clickhouse" }
+
+// DedicatedClickHouseUser is the user a Dedicated tenant's installation defines, for the
+// operator and the tenant's runtime: the whole installation is the tenant's.
+const DedicatedClickHouseUser = "shoal"
+
 // ClickHouseInstallation is the name of a Dedicated tenant's Altinity installation in its
 // namespace.
 const ClickHouseInstallation = "clickhouse"

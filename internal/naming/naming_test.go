@@ -66,6 +66,9 @@ func TestBackendNames(t *testing.T) {
 		if got := IngestKeySecret(tc.tenant); got != tc.secret {
 			t.Errorf("IngestKeySecret(%q) = %q, want %q", tc.tenant, got, tc.secret)
 		}
+		if got, want := ClickHouseSecret(tc.tenant), tc.tenant+"-clickhouse"; got != want {
+			t.Errorf("ClickHouseSecret(%q) = %q, want %q", tc.tenant, got, want)
+		}
 	}
 	for _, other := range []string{"shoal-events-", "events-acme", "shoal-events-Acme", "__consumer_offsets"} {
 		if pattern.MatchString(other) {

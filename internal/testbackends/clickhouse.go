@@ -14,7 +14,7 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/shoal-dev/shoal/internal/testenv"
+	"github.com/shoal-dev/shoal/internal/repo"
 )
 
 const clickHouseInstallHint = "clickhouse-server not found: install the Debian package clickhouse-server"
@@ -76,7 +76,7 @@ func StartClickHouse(t testing.TB) *ClickHouse {
 func lookClickHouse(t testing.TB) []string {
 	t.Helper()
 	var dirs []string
-	if root, err := testenv.RepoRoot(); err == nil {
+	if root, err := repo.Root(); err == nil {
 		dirs = append(dirs, os.Getenv("SHOAL_BIN"), filepath.Join(root, "bin"))
 	}
 	for _, cand := range [][]string{{"clickhouse-server"}, {"clickhouse", "server"}} {

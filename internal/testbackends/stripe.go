@@ -23,7 +23,9 @@ func StartStripe(t testing.TB) *Stripe {
 	bin := LookBinary(t, "stripe-mock", stripeInstallHint)
 	addr := Addr(FreePort(t))
 	logFile := filepath.Join(t.TempDir(), "stripe-mock.log")
-	StartProcess(t, logFile, bin, "-http-addr", addr)
+	// stripe-mock also serves HTTPS, on a fixed port unless told: a second one on the
+	// machine would exit once its HTTP port answered, after the wait below passed.
+	StartProcess(t, logFile, bin, "-http-addr", addr, "-https-addr", Addr(FreePort(t)))
 	WaitForPort(t, addr, 30*time.Second, logFile)
 	return &Stripe{URL: "http://" + addr}
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/testenv"
+	"github.com/shoal-dev/shoal/internal/repo"
 )
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -53,7 +53,7 @@ func WaitForPort(t testing.TB, addr string, timeout time.Duration, logFile strin
 // on PATH. Missing, it fails the test with the install hint.
 func LookBinary(t testing.TB, name, installHint string) string {
 	t.Helper()
-	if root, err := testenv.RepoRoot(); err == nil {
+	if root, err := repo.Root(); err == nil {
 		dirs := []string{os.Getenv("SHOAL_BIN"), filepath.Join(root, "bin")}
 		for _, dir := range dirs {
 			if dir == "" {

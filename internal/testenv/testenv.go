@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -17,9 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/shoal-dev/shoal/internal/kubescheme"
+	"github.com/shoal-dev/shoal/internal/repo"
 )
-
-const module = "github.com/shoal-dev/shoal"
 
 // Env is a running API server.
 type Env struct {
@@ -38,25 +36,6 @@ type Env struct {
 
 	env *envtest.Environment
 	dir string
-}
-
-// RepoRoot finds the repository root from the working directory.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.HasPrefix(string(data), "module "+module+"\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod of %s above the working directory", module)
-		}
-		dir = parent
-	}
 }
 
 // BinDir is where the built binaries are: $SHOAL_BIN, else $KUBEBUILDER_ASSETS, else
@@ -95,7 +74,7 @@ func upstreamCRDDirs(root string) []string {
 
 // Start starts an API server with every CRD installed. Call Stop when done.
 func Start() (*Env, error) {
-	root, err := RepoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,9 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/cli"
 	"github.com/shoal-dev/shoal/internal/config"
+	"github.com/shoal-dev/shoal/internal/testbackends"
 	"github.com/shoal-dev/shoal/internal/testenv"
+	"github.com/shoal-dev/shoal/internal/testplatform"
 )
 
 var (
@@ -101,11 +103,18 @@ func run(m *testing.M) int {
 	}
 	platform.Operator.MetricsAddr = "0"
 	platform.Operator.HealthAddr = "0"
-	mgr, err := cli.NewManager(env.Config, platform)
+	suite := testbackends.NewSuite("e2e")
+	defer suite.Close()
+	if err := suite.Do(func(tb testing.TB) { testplatform.Start(tb, false).Configure(platform) }); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	mgr, closeBackends, err := cli.NewManager(ctx, env.Config, platform)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	defer closeBackends()
 	stopped := make(chan error, 1)
 	go func() { stopped <- mgr.Start(ctx) }()
 

@@ -45,6 +45,8 @@ const (
 	configDir  = "/etc/shoal"
 	configKey  = "platform.yaml"
 	configFile = configDir + "/" + configKey
+	// secretsDir is where backendSecret is mounted, for the platform config's *File keys.
+	secretsDir = configDir + "/secrets"
 )
 
 // repoRoot walks up from the working directory to the go.mod declaring the Shoal module.
@@ -258,6 +260,13 @@ type expectation struct {
 	healthPort     int32
 	plans          []config.Plan
 	maxConcurrent  int
+	backendSecret  string // name of the Secret mounted at secretsDir; "" for none
+	// Backend settings the rendered platform config must carry.
+	kafkaBrokers   []string
+	clickhouseAddr string
+	passwordFile   string
+	billingKeyFile string
+	prices         map[string]string // billing.prices as the operator fills it from the plans
 }
 
 func defaults(t *testing.T) expectation {
@@ -271,6 +280,10 @@ func defaults(t *testing.T) expectation {
 		healthPort:     8081,
 		plans:          valuesPlans(t),
 		maxConcurrent:  4,
+		kafkaBrokers:   []string{"kafka-bootstrap.kafka:9092"},
+		clickhouseAddr: "clickhouse.clickhouse:9000",
+		passwordFile:   secretsDir + "/clickhouse-password",
+		prices:         map[string]string{"free": "price_shoal_free", "team": "price_shoal_team", "enterprise": "price_shoal_enterprise"},
 	}
 }
 
@@ -391,6 +404,34 @@ platform:
 				e.healthPort = 9091
 				e.maxConcurrent = 8
 				e.plans = []config.Plan{{Name: "gold", DisplayName: "Gold"}, {Name: "silver", DisplayName: "silver"}}
+				e.prices = nil
+			},
+		},
+		{
+			name: "backends and billing on with the credentials Secret",
+			values: `
+backendSecret:
+  name: shoal-backends
+platform:
+  kafka:
+    brokers: ["kafka-0.kafka:9092", "kafka-1.kafka:9092"]
+  clickhouse:
+    addr: ch.analytics:9000
+    passwordFile: /etc/shoal/secrets/ch
+  billing:
+    secretKeyFile: /etc/shoal/secrets/stripe
+  plans:
+    - name: gold
+      stripePriceID: price_gold
+`,
+			want: func(e *expectation) {
+				e.backendSecret = "shoal-backends"
+				e.kafkaBrokers = []string{"kafka-0.kafka:9092", "kafka-1.kafka:9092"}
+				e.clickhouseAddr = "ch.analytics:9000"
+				e.passwordFile = secretsDir + "/ch"
+				e.billingKeyFile = secretsDir + "/stripe"
+				e.plans = []config.Plan{{Name: "gold", DisplayName: "gold", StripePriceID: "price_gold"}}
+				e.prices = map[string]string{"gold": "price_gold"}
 			},
 		},
 		{
@@ -508,6 +549,18 @@ func checkConfigMap(t *testing.T, r *release, want expectation) *corev1.ConfigMa
 		}
 	} else if got := addrPort(t, o.MetricsAddr); got != want.metricsPort {
 		t.Errorf("operator.metricsAddr %q, want port %d", o.MetricsAddr, want.metricsPort)
+	}
+	if !slices.Equal(cfg.Kafka.Brokers, want.kafkaBrokers) {
+		t.Errorf("kafka.brokers %v, want %v", cfg.Kafka.Brokers, want.kafkaBrokers)
+	}
+	if cfg.ClickHouse.Addr != want.clickhouseAddr || cfg.ClickHouse.PasswordFile != want.passwordFile {
+		t.Errorf("clickhouse %v, want addr %q and passwordFile %q", cfg.ClickHouse, want.clickhouseAddr, want.passwordFile)
+	}
+	if cfg.Billing.SecretKeyFile != want.billingKeyFile {
+		t.Errorf("billing.secretKeyFile %q, want %q", cfg.Billing.SecretKeyFile, want.billingKeyFile)
+	}
+	if !maps.Equal(cfg.Billing.Prices, want.prices) {
+		t.Errorf("billing prices %v, want %v from the plans", cfg.Billing.Prices, want.prices)
 	}
 	return &cm
 }
@@ -683,6 +736,39 @@ func checkDeployment(t *testing.T, r *release, want expectation, cm *corev1.Conf
 	}
 	if !mounted {
 		t.Errorf("nothing is mounted at %s, where the args point the operator at its config", configDir)
+	}
+	checkSecretsMount(t, spec, c, want)
+}
+
+// checkSecretsMount: backendSecret, when named, is mounted read-only at secretsDir, whole
+// (every key a file); otherwise nothing is.
+func checkSecretsMount(t *testing.T, spec corev1.PodSpec, c corev1.Container, want expectation) {
+	i := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == secretsDir })
+	if want.backendSecret == "" {
+		if i >= 0 {
+			t.Errorf("%s is mounted (%+v) though backendSecret.name is empty", secretsDir, c.VolumeMounts[i])
+		}
+		for _, v := range spec.Volumes {
+			if v.Secret != nil {
+				t.Errorf("Secret volume %+v though backendSecret.name is empty", v)
+			}
+		}
+		return
+	}
+	if i < 0 {
+		t.Fatalf("backendSecret %s is not mounted at %s; mounts %+v", want.backendSecret, secretsDir, c.VolumeMounts)
+	}
+	m := c.VolumeMounts[i]
+	if !m.ReadOnly || m.SubPath != "" {
+		t.Errorf("%s mount %+v, want read-only without subPath", secretsDir, m)
+	}
+	j := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == m.Name })
+	if j < 0 {
+		t.Fatalf("volume %q mounted at %s does not exist", m.Name, secretsDir)
+	}
+	v := spec.Volumes[j]
+	if v.Secret == nil || v.Secret.SecretName != want.backendSecret || len(v.Secret.Items) != 0 {
+		t.Errorf("volume %q mounted at %s is %+v, want all of Secret %s", v.Name, secretsDir, v.VolumeSource, want.backendSecret)
 	}
 }
 
@@ -940,6 +1026,9 @@ func TestConfigChecksum(t *testing.T) {
 	if got := checksum([]string{"--set", "platform.operator.deletionTimeout=10m"}); got == base {
 		t.Error("checksum unchanged by operator.deletionTimeout")
 	}
+	if got := checksum([]string{"--set", "platform.clickhouse.addr=ch:9000"}); got == base {
+		t.Error("checksum unchanged by clickhouse.addr")
+	}
 }
 
 // TestInvalidValues: values the chart cannot turn into a working operator fail rendering.
@@ -951,6 +1040,7 @@ func TestInvalidValues(t *testing.T) {
 	}{
 		{"health address without port", []string{"--set", "platform.operator.healthAddr=localhost"}, `address "localhost" has no port`},
 		{"metrics address without port", []string{"--set", "platform.operator.metricsAddr=metrics"}, `address "metrics" has no port`},
+		{"stripe prices in the billing section", []string{"--set", "platform.billing.prices.free=price_x"}, "set platform.plans[].stripePriceID instead"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -973,6 +1063,7 @@ func TestLint(t *testing.T) {
 		{"defaults", nil},
 		{"leader election", []string{"--set", "replicas=3"}},
 		{"existing service account", []string{"--set", "serviceAccount.create=false", "--set", "serviceAccount.name=x"}},
+		{"backend secret", []string{"--set", "backendSecret.name=shoal-backends"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out, stderr, err := runHelm(t, append([]string{"lint", "--strict", chartDir(t)}, tt.args...)...)

@@ -85,10 +85,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- include "shoal.addrPort" (.Values.platform.operator.healthAddr | default ":8081" | toString) }}
 {{- end }}
 
+{{/* Where the backend Secret is mounted; the *File keys of the platform config point here. */}}
+{{- define "shoal.secretsDir" -}}/etc/shoal/secrets{{- end }}
+
 {{/*
 The complete PlatformConfig document read by `shoal operator --config`: the values'
-platform.operator and platform.plans, with leader election turned on when needed and empty
-settings left out so that the operator's defaults apply.
+platform sections, with leader election turned on when needed and empty operator settings
+left out so that the operator's defaults apply. Stripe prices belong to the plans, so
+platform.billing.prices fails here as the operator would fail at start.
 */}}
 {{- define "shoal.platformConfig" -}}
 {{- $operator := dict }}
@@ -104,5 +108,12 @@ settings left out so that the operator's defaults apply.
 {{- end -}}
 apiVersion: config.shoal.dev/v1alpha1
 kind: PlatformConfig
-{{ toYaml (dict "operator" $operator "plans" .Values.platform.plans "runtime" (.Values.platform.runtime | default dict)) }}
+{{- $platform := dict "operator" $operator "plans" .Values.platform.plans "runtime" (.Values.platform.runtime | default dict) }}
+{{- range $section := list "kafka" "clickhouse" "lake" "metastore" "billing" }}
+{{- $_ := set $platform $section (get $.Values.platform $section | default dict) }}
+{{- end }}
+{{- if hasKey $platform.billing "prices" }}
+{{- fail "platform.billing.prices: Stripe prices come from the plan catalog: set platform.plans[].stripePriceID instead" }}
+{{- end }}
+{{ toYaml $platform }}
 {{- end }}
