@@ -76,7 +76,7 @@ run: build manifests ## Run the operator against the current kubeconfig with con
 	$(BIN)/shoal operator --config config/platform.yaml
 
 .PHONY: demo
-demo: build localcluster $(CONTROLPLANE) ## Start a local control plane, the operator and sample tenants.
+demo: backends build localcluster $(CONTROLPLANE) $(STRIPE_MOCK) $(VERSITYGW) ## Start a local control plane with real backends, the operator and sample tenants.
 	hack/demo.sh
 
 .PHONY: localcluster
@@ -124,3 +124,9 @@ $(CONTROLPLANE): hack/controlplane/go.mod hack/controlplane.sh
 .PHONY: clean
 clean: ## Remove bin/ and dist/.
 	rm -rf $(BIN) dist
+
+##@ Benchmarks
+
+.PHONY: bench-tenants
+bench-tenants: backends build localcluster $(CONTROLPLANE) $(STRIPE_MOCK) $(VERSITYGW) ## Time provisioning N Shared tenants on a local cluster (N=100; BENCH_FLAGS="--concurrency 8 --json").
+	hack/bench-tenants.sh $(or $(N),100) $(BENCH_FLAGS)

@@ -105,7 +105,19 @@ func run(m *testing.M) int {
 	platform.Operator.HealthAddr = "0"
 	suite := testbackends.NewSuite("e2e")
 	defer suite.Close()
-	if err := suite.Do(func(tb testing.TB) { testplatform.Start(tb, false).Configure(platform) }); err != nil {
+	var servers *testplatform.Platform
+	if err := suite.Do(func(tb testing.TB) { servers = testplatform.Start(tb, false) }); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	servers.Configure(platform)
+	// Stand-ins for the Altinity operator and the deployment controller, so the Dedicated
+	// sample can become Ready.
+	if err := env.RunInstallationStandIn(ctx, servers.ClickHouse.Addr, servers.ClickHouse.UsersDir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := env.RunDeploymentStandIn(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -317,9 +329,9 @@ func TestKubectl(t *testing.T) {
 
 	step("get tenants -o wide", func(t *testing.T) {
 		tb := singleTable(t, mustKubectl(t, "get", "tenants", "-o", "wide"))
-		assertHeader(t, tb, "NAME", "PLAN", "ISOLATION", "READY", "REASON", "NAMESPACE", "AGE")
-		assertRow(t, tb, "acme", map[string]string{"READY": "True", "REASON": "Provisioned", "NAMESPACE": "tenant-acme"})
-		assertRow(t, tb, "globex", map[string]string{"READY": "True", "REASON": "Provisioned", "NAMESPACE": "tenant-globex"})
+		assertHeader(t, tb, "NAME", "PLAN", "ISOLATION", "READY", "SUSPENDED", "REASON", "NAMESPACE", "AGE")
+		assertRow(t, tb, "acme", map[string]string{"READY": "True", "SUSPENDED": "False", "REASON": "Provisioned", "NAMESPACE": "tenant-acme"})
+		assertRow(t, tb, "globex", map[string]string{"READY": "True", "SUSPENDED": "False", "REASON": "Provisioned", "NAMESPACE": "tenant-globex"})
 	})
 
 	// The samples' own comments tell users to apply them one by one with -f; kubectl -f
