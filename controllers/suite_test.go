@@ -143,6 +143,7 @@ func startManager(ctx context.Context) error {
 	b.Billing = billingStates
 	r := &TenantReconciler{
 		Client:         mgr.GetClient(),
+		APIReader:      mgr.GetAPIReader(),
 		Recorder:       mgr.GetEventRecorder("shoal-operator"),
 		Platform:       platform,
 		Backends:       b,

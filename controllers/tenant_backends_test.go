@@ -10,6 +10,7 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	appsv1 "k8s.io/api/apps/v1"
@@ -209,6 +210,17 @@ func TestSharedTenantProvisionsEveryBackend(t *testing.T) {
 		id, suspended, err := store.LookupIngestKey(ctx, key)
 		if err != nil || id != "full" || suspended {
 			t.Errorf("LookupIngestKey = %q, %v, %v", id, suspended, err)
+		}
+		// One key was ever minted: a reconcile that ran before its own Secret reached
+		// the cache must not take the Secret for missing and mint (and revoke) again.
+		conn, err := pgx.Connect(ctx, backends.MetastoreDSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = conn.Close(ctx) }()
+		var keys int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM api_keys WHERE tenant_id = $1", "full").Scan(&keys); err != nil || keys != 1 {
+			t.Errorf("%d ingest keys minted (err %v), want 1", keys, err)
 		}
 	})
 }

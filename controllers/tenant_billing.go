@@ -20,6 +20,9 @@ func (r *TenantReconciler) reconcileBilling(ctx context.Context, s *tenantScope)
 		setBillingReadyCondition(t, false, nil)
 		return reconcile.Result{}, nil
 	}
+	if r.checkedRecently(t, v1alpha1.TenantBillingReady, "") {
+		return reconcile.Result{}, nil
+	}
 	var ids billing.IDs
 	if b := t.Status.Billing; b != nil {
 		ids = billing.IDs{CustomerID: b.CustomerID, SubscriptionID: b.SubscriptionID}
@@ -30,6 +33,9 @@ func (r *TenantReconciler) reconcileBilling(ctx context.Context, s *tenantScope)
 		t.Status.Billing = billingStatus(state)
 	}
 	setBillingReadyCondition(t, true, err)
+	if err == nil {
+		r.checkPassed(t, v1alpha1.TenantBillingReady, "")
+	}
 	return reconcile.Result{}, err
 }
 

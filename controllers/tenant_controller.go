@@ -19,9 +19,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/shoal-dev/shoal/api/v1alpha1"
@@ -33,10 +35,14 @@ import (
 
 // TenantReconciler provisions what a Tenant needs and removes it when the Tenant goes.
 type TenantReconciler struct {
-	Client   client.Client
-	Recorder events.EventRecorder
-	Platform *config.Platform
-	Backends Backends
+	Client client.Client
+	// APIReader reads past the cache. Secrets missing from the cache are read again
+	// through it: a Secret created a moment ago may not be cached yet, and taking it for
+	// missing would mint a second password or key. Nil reads only the cache.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Platform  *config.Platform
+	Backends  Backends
 	// ResyncInterval is how often a Ready tenant is checked against the backends, whose
 	// drift (a deleted topic, a dropped table) no watch reports. Default 5 minutes.
 	ResyncInterval time.Duration
@@ -44,6 +50,7 @@ type TenantReconciler struct {
 	Now func() time.Time
 
 	lakeSetup onceOK
+	checks    backendChecks
 }
 
 // DefaultResyncInterval is the drift check interval when none is set.
@@ -160,6 +167,16 @@ func soonest(a, b reconcile.Result) reconcile.Result {
 		a.RequeueAfter = b.RequeueAfter
 	}
 	return a
+}
+
+// checkedRecently reports whether a phase found its backend as specified within the
+// resync interval, for the tenant's generation and detail, so its calls can be skipped.
+func (r *TenantReconciler) checkedRecently(t *v1alpha1.Tenant, condType, detail string) bool {
+	return r.checks.fresh(t, condType, detail, r.now(), r.resyncInterval())
+}
+
+func (r *TenantReconciler) checkPassed(t *v1alpha1.Tenant, condType, detail string) {
+	r.checks.passed(t, condType, detail, r.now())
 }
 
 func (r *TenantReconciler) resyncInterval() time.Duration {
@@ -303,6 +320,7 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, s *tenantScope, 
 	if err := r.Client.Patch(ctx, t, client.MergeFrom(before)); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
 	}
+	r.checks.forget(t.UID)
 	r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, v1alpha1.ReasonDeleting, "Delete", "cleanup finished; namespace %s %s", naming.TenantNamespace(t.Name), map[bool]string{true: "kept", false: "removed"}[keepsNamespace(t)])
 	return reconcile.Result{}, nil
 }
@@ -410,13 +428,18 @@ func (r *TenantReconciler) now() time.Time {
 // it goes; what the tenant owns is watched so its deletion is repaired at once. The
 // Altinity and Strimzi kinds are watched when the API server has them.
 func (r *TenantReconciler) SetupWithManager(mgr manager.Manager, maxConcurrent int) error {
+	// Objects the operator creates announce themselves; only their later changes (drift)
+	// and deletions need a reconcile. A Tenant's status patch is the operator's own
+	// write, so only spec, label and annotation changes wake it.
+	notCreated := builder.WithPredicates(predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }})
 	b := builder.ControllerManagedBy(mgr).
-		For(&v1alpha1.Tenant{}).
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(namespaceToTenant)).
-		Owns(&corev1.ResourceQuota{}).
-		Owns(&networkingv1.NetworkPolicy{}).
-		Owns(&corev1.Secret{}).
-		Owns(&appsv1.Deployment{})
+		For(&v1alpha1.Tenant{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(namespaceToTenant), notCreated).
+		Owns(&corev1.ResourceQuota{}, notCreated).
+		Owns(&networkingv1.NetworkPolicy{}, notCreated).
+		Owns(&corev1.Secret{}, notCreated).
+		Owns(&appsv1.Deployment{}, notCreated)
 	for _, gvk := range []schema.GroupVersionKind{objects.ClickHouseInstallationGVK, kafka.KafkaTopicGVK()} {
 		if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
 			mgr.GetLogger().Info("not watching a kind the API server does not serve", "kind", gvk.String())
@@ -424,7 +447,7 @@ func (r *TenantReconciler) SetupWithManager(mgr manager.Manager, maxConcurrent i
 		}
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(gvk)
-		b = b.Watches(u, handler.EnqueueRequestsFromMapFunc(labelToTenant))
+		b = b.Watches(u, handler.EnqueueRequestsFromMapFunc(labelToTenant), notCreated)
 	}
 	return b.WithOptions(controller.Options{MaxConcurrentReconciles: maxConcurrent}).
 		Named("tenant").

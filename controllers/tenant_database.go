@@ -29,12 +29,19 @@ func (r *TenantReconciler) reconcileDatabase(ctx context.Context, s *tenantScope
 	if t.Spec.Isolation == v1alpha1.IsolationDedicated {
 		return r.reconcileDedicatedDatabase(ctx, s)
 	}
-	creds, err := r.clickHouseCredentials(ctx, t, naming.ClickHouseUser(t.Name), r.Platform.ClickHouse.Addr)
+	creds, rewritten, err := r.clickHouseCredentials(ctx, t, naming.ClickHouseUser(t.Name), r.Platform.ClickHouse.Addr)
+	// A rewritten Secret holds a new password the user must get at once.
+	if err == nil && !rewritten && r.checkedRecently(t, v1alpha1.TenantDatabaseReady, "") {
+		return reconcile.Result{}, nil
+	}
 	if err == nil {
 		err = fromBackend(backendClickHouse, r.Backends.ClickHouse.EnsureTenantDatabase(ctx, tenantDB(t, creds)))
 	}
 	t.Status.Database = databaseStatus(t, creds)
 	setDatabaseReadyCondition(t, databaseObservation{ready: err == nil, address: creds.Address}, err)
+	if err == nil {
+		r.checkPassed(t, v1alpha1.TenantDatabaseReady, "")
+	}
 	return reconcile.Result{}, err
 }
 
@@ -44,7 +51,7 @@ func (r *TenantReconciler) reconcileDedicatedDatabase(ctx context.Context, s *te
 	t := s.tenant
 	obs := databaseObservation{dedicated: true}
 	// The password must exist before the installation refers to it.
-	creds, err := r.clickHouseCredentials(ctx, t, naming.DedicatedClickHouseUser, "")
+	creds, _, err := r.clickHouseCredentials(ctx, t, naming.DedicatedClickHouseUser, "")
 	if err == nil {
 		err = apply(ctx, r.Client, objects.ClickHouseInstallation(t))
 	}
@@ -123,18 +130,19 @@ func databaseStatus(t *v1alpha1.Tenant, creds objects.ClickHouseCredentials) *v1
 }
 
 // clickHouseCredentials returns the tenant's ClickHouse credentials, keeping the password
-// of its Secret and minting one when there is none, and (re)writes the Secret. The Secret
-// is written before the password is used, so a crash in between cannot lose it.
-func (r *TenantReconciler) clickHouseCredentials(ctx context.Context, t *v1alpha1.Tenant, user, address string) (objects.ClickHouseCredentials, error) {
+// of its Secret and minting one when there is none, and (re)writes the Secret when it
+// differs, saying so. The Secret is written before the password is used, so a crash in
+// between cannot lose it.
+func (r *TenantReconciler) clickHouseCredentials(ctx context.Context, t *v1alpha1.Tenant, user, address string) (objects.ClickHouseCredentials, bool, error) {
 	creds := objects.ClickHouseCredentials{User: user, Database: naming.Database(t.Name), Address: address}
 	data, err := r.secretData(ctx, t, naming.ClickHouseSecret(t.Name))
 	if err != nil {
-		return creds, err
+		return creds, false, err
 	}
 	creds.Password = string(data[objects.ClickHouseSecretPassword])
 	if creds.Password == "" {
 		if creds.Password, err = newPassword(); err != nil {
-			return creds, err
+			return creds, false, err
 		}
 	}
 	if creds.Address == "" {
@@ -144,9 +152,9 @@ func (r *TenantReconciler) clickHouseCredentials(ctx context.Context, t *v1alpha
 		string(data[objects.ClickHouseSecretPassword]) != creds.Password ||
 		string(data[objects.ClickHouseSecretDatabase]) != creds.Database ||
 		string(data[objects.ClickHouseSecretAddress]) != creds.Address {
-		err = r.applyClickHouseSecret(ctx, t, creds)
+		return creds, true, r.applyClickHouseSecret(ctx, t, creds)
 	}
-	return creds, err
+	return creds, false, nil
 }
 
 func (r *TenantReconciler) applyClickHouseSecret(ctx context.Context, t *v1alpha1.Tenant, creds objects.ClickHouseCredentials) error {
@@ -157,7 +165,11 @@ func (r *TenantReconciler) applyClickHouseSecret(ctx context.Context, t *v1alpha
 func (r *TenantReconciler) secretData(ctx context.Context, t *v1alpha1.Tenant, name string) (map[string][]byte, error) {
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: naming.TenantNamespace(t.Name), Name: name}
-	if err := r.Client.Get(ctx, key, secret); err != nil {
+	err := r.Client.Get(ctx, key, secret)
+	if apierrors.IsNotFound(err) && r.APIReader != nil {
+		err = r.APIReader.Get(ctx, key, secret)
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}

@@ -18,8 +18,17 @@ import (
 func (r *TenantReconciler) reconcileMetadata(ctx context.Context, s *tenantScope) (reconcile.Result, error) {
 	t := s.tenant
 	susp := suspensionOf(t)
+	// The key Secret is read from the cache: a deleted one must be replaced at once.
+	data, err := r.secretData(ctx, t, naming.IngestKeySecret(t.Name))
+	if err != nil {
+		setMetadataReadyCondition(t, err)
+		return reconcile.Result{}, err
+	}
+	if data != nil && r.checkedRecently(t, v1alpha1.TenantMetadataReady, susp.reason) {
+		return reconcile.Result{}, nil
+	}
 	store := r.Backends.Metastore
-	err := fromBackend(backendMetastore, store.UpsertTenant(ctx, metastore.TenantRecord{
+	err = fromBackend(backendMetastore, store.UpsertTenant(ctx, metastore.TenantRecord{
 		ID:              t.Name,
 		DisplayName:     t.Spec.DisplayName,
 		Plan:            t.Spec.Plan,
@@ -32,22 +41,21 @@ func (r *TenantReconciler) reconcileMetadata(ctx context.Context, s *tenantScope
 		err = fromBackend(backendMetastore, store.EnsureOwners(ctx, t.Name, t.Spec.Owners))
 	}
 	if err == nil {
-		err = r.ensureIngestKey(ctx, t)
+		err = r.ensureIngestKey(ctx, t, data)
 	}
 	if err == nil {
 		t.Status.IngestKeySecret = naming.IngestKeySecret(t.Name)
 	}
 	setMetadataReadyCondition(t, err)
+	if err == nil {
+		r.checkPassed(t, v1alpha1.TenantMetadataReady, susp.reason)
+	}
 	return reconcile.Result{}, err
 }
 
 // ensureIngestKey keeps the Secret's key when the metastore can adopt it, and otherwise
 // writes the new key the metastore minted.
-func (r *TenantReconciler) ensureIngestKey(ctx context.Context, t *v1alpha1.Tenant) error {
-	data, err := r.secretData(ctx, t, naming.IngestKeySecret(t.Name))
-	if err != nil {
-		return err
-	}
+func (r *TenantReconciler) ensureIngestKey(ctx context.Context, t *v1alpha1.Tenant, data map[string][]byte) error {
 	existing := string(data[objects.IngestKeySecretKey])
 	key, _, err := r.Backends.Metastore.EnsureIngestKey(ctx, t.Name, existing)
 	if err != nil {

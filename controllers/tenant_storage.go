@@ -17,6 +17,9 @@ import (
 // the first reconcile that gets that far.
 func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope) (reconcile.Result, error) {
 	t := s.tenant
+	if r.checkedRecently(t, v1alpha1.TenantStorageReady, string(lakeClass(t))) {
+		return reconcile.Result{}, nil
+	}
 	err := r.lakeSetup.do(func() error { return r.setUpLake(ctx) })
 	prefix := ""
 	if err == nil {
@@ -27,6 +30,9 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 		t.Status.Storage = &v1alpha1.StorageStatus{Bucket: r.Backends.Lake.Bucket(), Prefix: prefix}
 	}
 	setStorageReadyCondition(t, t.Status.Storage, err)
+	if err == nil {
+		r.checkPassed(t, v1alpha1.TenantStorageReady, string(lakeClass(t)))
+	}
 	return reconcile.Result{}, err
 }
 

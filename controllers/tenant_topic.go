@@ -20,6 +20,9 @@ const inProgressRetry = 10 * time.Second
 // configs; a deleted topic comes back.
 func (r *TenantReconciler) reconcileTopic(ctx context.Context, s *tenantScope) (reconcile.Result, error) {
 	t := s.tenant
+	if r.checkedRecently(t, v1alpha1.TenantTopicReady, "") {
+		return reconcile.Result{}, nil
+	}
 	spec := kafka.DesiredTopic(t, r.Platform.Kafka)
 	st, err := r.Backends.Topics.Ensure(ctx, spec)
 	err = fromBackend(backendKafka, err)
@@ -27,6 +30,9 @@ func (r *TenantReconciler) reconcileTopic(ctx context.Context, s *tenantScope) (
 		t.Status.Topic = &v1alpha1.TopicStatus{Name: spec.Name, Partitions: st.Partitions}
 	}
 	setTopicReadyCondition(t, st, err)
+	if err == nil && st.Ready {
+		r.checkPassed(t, v1alpha1.TenantTopicReady, "")
+	}
 	if err == nil && !st.Ready {
 		return reconcile.Result{RequeueAfter: inProgressRetry}, nil
 	}

@@ -112,6 +112,7 @@ func NewManager(ctx context.Context, restConfig *rest.Config, platform *config.P
 	}
 	tenants := &controllers.TenantReconciler{
 		Client:         mgr.GetClient(),
+		APIReader:      mgr.GetAPIReader(),
 		Recorder:       mgr.GetEventRecorder("shoal-operator"),
 		Platform:       platform,
 		Backends:       backends,
@@ -138,6 +139,8 @@ func newManager(restConfig *rest.Config, platform *config.Platform) (ctrl.Manage
 	}
 	owned := cache.ByObject{Label: labels.NewSelector().Add(*tenantOwned)}
 	op := platform.Operator
+	restConfig = rest.CopyConfig(restConfig)
+	restConfig.QPS, restConfig.Burst = float32(op.KubeAPIQPS), op.KubeAPIBurst
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: op.MetricsAddr},

@@ -102,6 +102,13 @@ type Operator struct {
 	// nothing changed in Kubernetes: drift there (a deleted topic, a dropped table) sends
 	// no event. Default 5m.
 	ResyncInterval metav1.Duration `json:"resyncInterval,omitempty"`
+	// KubeAPIQPS and KubeAPIBurst bound the operator's requests to the Kubernetes API
+	// (client-side rate limit). Provisioning a tenant takes about ten writes, so the
+	// client library's default of 20 per second would cap the operator at two tenants a
+	// second; the API server's own priority and fairness still protects it. Defaults 200
+	// and 400.
+	KubeAPIQPS   int `json:"kubeAPIQPS,omitempty"`
+	KubeAPIBurst int `json:"kubeAPIBurst,omitempty"`
 	// Namespace is where the operator, the shared runtime and the platform's ingress run;
 	// tenant namespaces accept traffic from it.
 	Namespace string `json:"namespace,omitempty"`
@@ -155,6 +162,8 @@ const (
 	DefaultMaxConcurrentReconciles = 4
 	DefaultDeletionTimeout         = 5 * time.Minute
 	DefaultResyncInterval          = 5 * time.Minute
+	DefaultKubeAPIQPS              = 200
+	DefaultKubeAPIBurst            = 400
 	DefaultNamespace               = "shoal-system"
 	DefaultRuntimeImage            = "shoal:latest"
 )
@@ -215,6 +224,12 @@ func (p *Platform) Default() {
 	}
 	if o.ResyncInterval.Duration == 0 {
 		o.ResyncInterval.Duration = DefaultResyncInterval
+	}
+	if o.KubeAPIQPS == 0 {
+		o.KubeAPIQPS = DefaultKubeAPIQPS
+	}
+	if o.KubeAPIBurst == 0 {
+		o.KubeAPIBurst = max(DefaultKubeAPIBurst, o.KubeAPIQPS)
 	}
 	for i := range p.Plans {
 		p.Plans[i].Default()
@@ -397,6 +412,12 @@ func (p *Platform) validate() field.ErrorList {
 
 	if d := p.Operator.ResyncInterval.Duration; d < time.Second || d > 24*time.Hour {
 		errs = append(errs, field.Invalid(op.Child("resyncInterval"), d.String(), "must be between 1s and 24h"))
+	}
+	if q := p.Operator.KubeAPIQPS; q < 1 || q > 10000 {
+		errs = append(errs, field.Invalid(op.Child("kubeAPIQPS"), q, "must be between 1 and 10000"))
+	}
+	if b := p.Operator.KubeAPIBurst; b < p.Operator.KubeAPIQPS || b > 20000 {
+		errs = append(errs, field.Invalid(op.Child("kubeAPIBurst"), b, "must be at least kubeAPIQPS and at most 20000"))
 	}
 	if msgs := validation.IsDNS1123Label(p.Operator.Namespace); len(msgs) > 0 {
 		errs = append(errs, field.Invalid(op.Child("namespace"), p.Operator.Namespace, strings.Join(msgs, "; ")))

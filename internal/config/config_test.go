@@ -73,6 +73,8 @@ func TestParseInvalid(t *testing.T) {
 		{"duplicate plan", header + "plans: [{name: free}, {name: team}, {name: free}]\n", []string{`plans[2].name: Duplicate value: "free"`}},
 		{"concurrency", header + "operator: {maxConcurrentReconciles: 100}\nplans: [{name: free}]\n", []string{"operator.maxConcurrentReconciles: Invalid value: 100: must be between 1 and 64"}},
 		{"deletion timeout", header + "operator: {deletionTimeout: 1ms}\nplans: [{name: free}]\n", []string{"operator.deletionTimeout: Invalid value: \"1ms\""}},
+		{"resync interval", header + "operator: {resyncInterval: 100ms}\nplans: [{name: free}]\n", []string{"operator.resyncInterval: Invalid value: \"100ms\""}},
+		{"burst below rate", header + "operator: {kubeAPIQPS: 500, kubeAPIBurst: 100}\nplans: [{name: free}]\n", []string{"operator.kubeAPIBurst: Invalid value: 100: must be at least kubeAPIQPS"}},
 		{"every error at once", "apiVersion: x\nkind: y\n", []string{"apiVersion:", "kind:", "plans:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
