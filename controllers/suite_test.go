@@ -38,12 +38,17 @@ var reconciler *TenantReconciler
 // subscription cannot be had from it; everything else goes to stripe-mock.
 var billingStates *stateOverride
 
+// It can also make Stripe look down for one tenant, without stopping it for the others.
 type stateOverride struct {
 	Subscriptions
 	forced sync.Map // tenant UID -> status
+	down   sync.Map // tenant UID -> error
 }
 
 func (o *stateOverride) EnsureSubscription(ctx context.Context, c billing.Customer, plan string, ids billing.IDs) (billing.State, error) {
+	if err, ok := o.down.Load(c.TenantID); ok {
+		return billing.State{}, err.(error)
+	}
 	st, err := o.Subscriptions.EnsureSubscription(ctx, c, plan, ids)
 	if status, ok := o.forced.Load(c.TenantID); ok && err == nil {
 		st.Status = status.(string)

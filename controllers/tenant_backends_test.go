@@ -264,6 +264,24 @@ func TestBackendDriftIsRepaired(t *testing.T) {
 			return nil
 		})
 	})
+	t.Run("dropped database", func(t *testing.T) {
+		admin, err := ch.Open(&ch.Options{Addr: []string{backends.ClickHouse.Addr}, Auth: ch.Auth{Username: backends.ClickHouse.User, Password: backends.ClickHouse.Password}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = admin.Close() }()
+		if err := admin.Exec(ctx, "DROP DATABASE tenant_drifty"); err != nil {
+			t.Fatal(err)
+		}
+		chc := clickHouseAdmin(t)
+		testenv.Eventually(t, waitTimeout, func() error {
+			exists, table, err := chc.DatabaseStatus(ctx, "tenant_drifty")
+			if err != nil || !exists || !table {
+				return fmt.Errorf("database not back yet: exists=%v events=%v (err %w)", exists, table, err)
+			}
+			return nil
+		})
+	})
 	t.Run("deleted key Secret", func(t *testing.T) {
 		old, err := secretValue(ctx, "drifty", "drifty-ingest-key", objects.IngestKeySecretKey)
 		if err != nil {
@@ -410,6 +428,34 @@ func TestBackendOutageIsReportedAndRecovered(t *testing.T) {
 	waitCondition(t, "outage", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonProvisioned)
 }
 
+// TestStripeOutageBreaksOnlyBilling: the tenant is provisioned and served while Stripe is
+// down; only BillingReady (and so Ready) says so, and both recover.
+func TestStripeOutageBreaksOnlyBilling(t *testing.T) {
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, sharedTenant("unbilled", "team")); err != nil {
+		t.Fatal(err)
+	}
+	defer deleteTenant(t, "unbilled")
+	tenant, err := getTenant(ctx, "unbilled")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A timeout, as a request to an unreachable Stripe ends; the billing adapter's own
+	// tests check that a stopped server counts as unavailable.
+	billingStates.down.Store(string(tenant.UID), fmt.Errorf("request to Stripe: %w", context.DeadlineExceeded))
+	got := waitCondition(t, "unbilled", v1alpha1.TenantBillingReady, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
+	for _, ct := range []string{v1alpha1.TenantTopicReady, v1alpha1.TenantDatabaseReady, v1alpha1.TenantStorageReady, v1alpha1.TenantMetadataReady, v1alpha1.TenantRuntimeReady} {
+		if !meta.IsStatusConditionTrue(got.Status.Conditions, ct) {
+			t.Errorf("%s is not True while only Stripe is down: %+v", ct, meta.FindStatusCondition(got.Status.Conditions, ct))
+		}
+	}
+	if c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.TenantBillingReady); !strings.Contains(c.Message, "Stripe unavailable") {
+		t.Errorf("BillingReady message %q does not name Stripe", c.Message)
+	}
+	billingStates.down.Delete(string(tenant.UID))
+	waitCondition(t, "unbilled", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonProvisioned)
+}
+
 func TestDeletionPolicies(t *testing.T) {
 	ctx := context.Background()
 	adm := kafkaAdmin(t)
@@ -465,6 +511,46 @@ func TestDeletionPolicies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeletionWaitsForABackend: a Delete-policy tenant whose ClickHouse is down keeps its
+// finalizer, says which backend holds it, and finishes once ClickHouse is back.
+func TestDeletionWaitsForABackend(t *testing.T) {
+	ctx := context.Background()
+	tenant := sharedTenant("hold-on", "free")
+	tenant.Spec.DeletionPolicy = v1alpha1.DeletionDelete
+	if err := env.Client.Create(ctx, tenant); err != nil {
+		t.Fatal(err)
+	}
+	waitCondition(t, "hold-on", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonProvisioned)
+	backends.ClickHouse.Stop()
+	restarted := false
+	defer func() {
+		if !restarted {
+			backends.ClickHouse.Restart(t)
+		}
+	}()
+	if err := env.Client.Delete(ctx, tenant); err != nil {
+		t.Fatal(err)
+	}
+	// The suite's deletion timeout is short, so the wait turns into DeletionStuck.
+	got := waitCondition(t, "hold-on", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonDeletionStuck)
+	c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
+	for _, want := range []string{"dropping database tenant_hold_on", "ClickHouse unavailable", "set spec.deletionPolicy to Retain"} {
+		if !strings.Contains(c.Message, want) {
+			t.Errorf("Ready message %q lacks %q", c.Message, want)
+		}
+	}
+	ns := &corev1.Namespace{}
+	if err := env.Client.Get(ctx, types.NamespacedName{Name: "tenant-hold-on"}, ns); err != nil || ns.DeletionTimestamp != nil {
+		t.Errorf("the namespace went before the data: %v", err)
+	}
+	backends.ClickHouse.Restart(t)
+	restarted = true
+	waitGone(t, tenant)
+	if exists, _, err := clickHouseAdmin(t).DatabaseStatus(ctx, "tenant_hold_on"); err != nil || exists {
+		t.Errorf("database still there after the deletion: exists=%v err=%v", exists, err)
 	}
 }
 

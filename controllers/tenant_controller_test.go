@@ -502,5 +502,9 @@ func TestNamespaceGuards(t *testing.T) {
 		if cpu := got.Spec.Hard[corev1.ResourceRequestsCPU]; cpu.Cmp(want.Quota.CPU) != 0 {
 			t.Errorf("quota cpu = %s after the plan change, want %s", cpu.String(), want.Quota.CPU.String())
 		}
+		// The runtime reads the plan's ingest limits from the tenant's row.
+		if rec, err := metastoreClient(t).GetTenant(ctx, "guarded"); err != nil || rec.Plan != "enterprise" {
+			t.Errorf("metastore row %+v, %v: want plan enterprise", rec, err)
+		}
 	})
 }
