@@ -35,6 +35,7 @@ func (r *TenantReconciler) reconcileMetadata(ctx context.Context, s *tenantScope
 		Isolation:       string(isolation(t)),
 		Suspended:       susp.suspended,
 		SuspendedReason: susp.message,
+		LakeClass:       string(lakeClass(t)),
 	}))
 	if err == nil {
 		setSuspendedCondition(t, susp)

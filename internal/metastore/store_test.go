@@ -189,6 +189,8 @@ func testUpsertTenant(t *testing.T, pg *testbackends.Postgres) {
 		{"plan and display name", TenantRecord{ID: "acme", DisplayName: "Acme Inc", Plan: "pro", Isolation: IsolationShared}, true},
 		{"suspended", TenantRecord{ID: "acme", DisplayName: "Acme Inc", Plan: "pro", Isolation: IsolationShared, Suspended: true, SuspendedReason: "unpaid"}, true},
 		{"resumed", TenantRecord{ID: "acme", DisplayName: "Acme Inc", Plan: "pro", Isolation: IsolationDedicated, SuspendedReason: "ignored when not suspended"}, true},
+		{"lake class", TenantRecord{ID: "acme", DisplayName: "Acme Inc", Plan: "pro", Isolation: IsolationDedicated, LakeClass: "Compliance"}, true},
+		{"lake class again", TenantRecord{ID: "acme", DisplayName: "Acme Inc", Plan: "pro", Isolation: IsolationDedicated, LakeClass: "Compliance"}, false},
 	}
 	var last TenantRecord
 	for _, step := range steps {
@@ -203,6 +205,13 @@ func testUpsertTenant(t *testing.T, pg *testbackends.Postgres) {
 		wantReason := step.rec.SuspendedReason
 		if !step.rec.Suspended {
 			wantReason = ""
+		}
+		wantClass := step.rec.LakeClass
+		if wantClass == "" {
+			wantClass = "Standard"
+		}
+		if got.LakeClass != wantClass {
+			t.Errorf("%s: lake class %q, want %q", step.name, got.LakeClass, wantClass)
 		}
 		if got.DisplayName != step.rec.DisplayName || got.Plan != step.rec.Plan || got.Isolation != step.rec.Isolation ||
 			got.Suspended != step.rec.Suspended || got.SuspendedReason != wantReason || got.DeletedAt != nil {

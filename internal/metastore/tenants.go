@@ -25,6 +25,9 @@ type TenantRecord struct {
 	Isolation       string
 	Suspended       bool
 	SuspendedReason string
+	// LakeClass is the tenant's retention class in the lake (Standard when empty): the
+	// processor writes under its prefix.
+	LakeClass string
 	// DeletedAt, CreatedAt and UpdatedAt are set by the store; UpsertTenant ignores them.
 	DeletedAt *time.Time
 	CreatedAt time.Time
@@ -39,6 +42,8 @@ func (r *TenantRecord) validate() error {
 		return fmt.Errorf("tenant %q: plan is empty", r.ID)
 	case r.Isolation != IsolationShared && r.Isolation != IsolationDedicated:
 		return fmt.Errorf("tenant %q: isolation %q is neither %s nor %s", r.ID, r.Isolation, IsolationShared, IsolationDedicated)
+	case r.LakeClass != "" && r.LakeClass != "Standard" && r.LakeClass != "Extended" && r.LakeClass != "Compliance":
+		return fmt.Errorf("tenant %q: lake class %q is not Standard, Extended or Compliance", r.ID, r.LakeClass)
 	}
 	return nil
 }
@@ -54,21 +59,26 @@ func (s *Store) UpsertTenant(ctx context.Context, rec TenantRecord) error {
 	if !rec.Suspended {
 		reason = ""
 	}
+	class := rec.LakeClass
+	if class == "" {
+		class = "Standard"
+	}
 	err := s.withConn(ctx, func(c *pgx.Conn) error {
 		_, err := c.Exec(ctx, `
-			INSERT INTO tenants (id, display_name, plan, isolation, suspended, suspended_reason)
-			VALUES ($1, $2, $3, $4, $5, $6)
+			INSERT INTO tenants (id, display_name, plan, isolation, suspended, suspended_reason, lake_class)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (id) DO UPDATE SET
 				display_name = EXCLUDED.display_name,
 				plan = EXCLUDED.plan,
 				isolation = EXCLUDED.isolation,
 				suspended = EXCLUDED.suspended,
 				suspended_reason = EXCLUDED.suspended_reason,
+				lake_class = EXCLUDED.lake_class,
 				deleted_at = NULL,
 				updated_at = now()
-			WHERE (tenants.display_name, tenants.plan, tenants.isolation, tenants.suspended, tenants.suspended_reason, tenants.deleted_at)
-				IS DISTINCT FROM (EXCLUDED.display_name, EXCLUDED.plan, EXCLUDED.isolation, EXCLUDED.suspended, EXCLUDED.suspended_reason, NULL::timestamptz)`,
-			rec.ID, rec.DisplayName, rec.Plan, rec.Isolation, rec.Suspended, reason)
+			WHERE (tenants.display_name, tenants.plan, tenants.isolation, tenants.suspended, tenants.suspended_reason, tenants.lake_class, tenants.deleted_at)
+				IS DISTINCT FROM (EXCLUDED.display_name, EXCLUDED.plan, EXCLUDED.isolation, EXCLUDED.suspended, EXCLUDED.suspended_reason, EXCLUDED.lake_class, NULL::timestamptz)`,
+			rec.ID, rec.DisplayName, rec.Plan, rec.Isolation, rec.Suspended, reason, class)
 		return err
 	})
 	if err != nil {
@@ -82,10 +92,10 @@ func (s *Store) GetTenant(ctx context.Context, id string) (TenantRecord, error) 
 	var rec TenantRecord
 	err := s.withConn(ctx, func(c *pgx.Conn) error {
 		return c.QueryRow(ctx, `
-			SELECT id, display_name, plan, isolation, suspended, suspended_reason, deleted_at, created_at, updated_at
+			SELECT id, display_name, plan, isolation, suspended, suspended_reason, lake_class, deleted_at, created_at, updated_at
 			FROM tenants WHERE id = $1`, id).
 			Scan(&rec.ID, &rec.DisplayName, &rec.Plan, &rec.Isolation, &rec.Suspended, &rec.SuspendedReason,
-				&rec.DeletedAt, &rec.CreatedAt, &rec.UpdatedAt)
+				&rec.LakeClass, &rec.DeletedAt, &rec.CreatedAt, &rec.UpdatedAt)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return TenantRecord{}, fmt.Errorf("metastore: tenant %q: %w", id, ErrNotFound)

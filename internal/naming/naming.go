@@ -54,6 +54,15 @@ const topicPrefix = "shoal-events-"
 // is also a valid Kubernetes object name (the Strimzi KafkaTopic is named after it).
 func Topic(tenant string) string { return topicPrefix + tenant }
 
+// TenantFromTopic is the tenant whose topic this is.
+func TenantFromTopic(topic string) (string, bool) {
+	tenant, ok := strings.CutPrefix(topic, topicPrefix)
+	if !ok || tenant == "" {
+		return "", false
+	}
+	return tenant, true
+}
+
 // TopicPattern matches every tenant topic and no other.
 const TopicPattern = `^shoal-events-[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 

@@ -66,8 +66,16 @@ func TestBackendNames(t *testing.T) {
 		if got := IngestKeySecret(tc.tenant); got != tc.secret {
 			t.Errorf("IngestKeySecret(%q) = %q, want %q", tc.tenant, got, tc.secret)
 		}
+		if got, ok := TenantFromTopic(Topic(tc.tenant)); !ok || got != tc.tenant {
+			t.Errorf("TenantFromTopic(Topic(%q)) = %q, %v", tc.tenant, got, ok)
+		}
 		if got, want := ClickHouseSecret(tc.tenant), tc.tenant+"-clickhouse"; got != want {
 			t.Errorf("ClickHouseSecret(%q) = %q, want %q", tc.tenant, got, want)
+		}
+	}
+	for _, other := range []string{"shoal-events-", "events-acme", "__consumer_offsets"} {
+		if tenant, ok := TenantFromTopic(other); ok && tenant == "" || other == "events-acme" && ok {
+			t.Errorf("TenantFromTopic(%q) = %q, %v", other, tenant, ok)
 		}
 	}
 	for _, other := range []string{"shoal-events-", "events-acme", "shoal-events-Acme", "__consumer_offsets"} {
