@@ -59,8 +59,8 @@ func TestOperatorConfigErrors(t *testing.T) {
 }
 
 func TestUnknownCommand(t *testing.T) {
-	code, _, stderr := run("ingest")
-	if code == 0 || !strings.Contains(stderr, `unknown command "ingest"`) {
+	code, _, stderr := run("query")
+	if code == 0 || !strings.Contains(stderr, `unknown command "query"`) {
 		t.Errorf("code %d, stderr %q", code, stderr)
 	}
 }

@@ -1,0 +1,449 @@
+package events
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"math/bits"
+	"unicode/utf8"
+)
+
+// The functions here walk JSON that encoding/json has already validated (json.Valid), so
+// they only find boundaries: a byte loop instead of a full state machine, and no copies.
+// Given invalid JSON they return wrong answers but never index out of range.
+
+// skipSpace returns the index of the first byte at or after i that is not JSON whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// trimSpace removes JSON whitespace from both ends of b.
+func trimSpace(b []byte) []byte {
+	b = b[skipSpace(b, 0):]
+	for len(b) > 0 {
+		switch b[len(b)-1] {
+		case ' ', '\t', '\n', '\r':
+			b = b[:len(b)-1]
+		default:
+			return b
+		}
+	}
+	return b
+}
+
+// stringEnd returns the index just after the string that starts with the quote at b[i], and
+// whether it holds escapes.
+func stringEnd(b []byte, i int) (end int, escaped bool) {
+	for i++; ; i++ {
+		i = plainEnd(b, i)
+		if i >= len(b) {
+			return len(b), escaped
+		}
+		switch b[i] {
+		case '"':
+			return i + 1, escaped
+		case '\\':
+			escaped = true
+			i++
+		}
+	}
+}
+
+// plainEnd returns the index of the first byte at or after i that is a quote, a backslash
+// or a control character: one that ends a run of plain string contents. It looks at eight
+// bytes at a time, the way strings are scanned in C JSON parsers; the lowest byte flagged
+// is exact (the borrows that may flag bytes above it do not matter).
+func plainEnd(b []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, bs := x^(ones*'"'), x^(ones*'\\')
+		special := ((x - ones*0x20) | (q - ones) | (bs - ones)) &^ x & highs
+		// The usual "has a zero byte" and "has a byte below n" tests, (v-ones)&^v&highs, with
+		// v=x for all three: q and bs have the high bits of x, as '"' and '\\' are ASCII.
+		if special != 0 {
+			return i + bits.TrailingZeros64(special)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c == '"' || c == '\\' {
+			return i
+		}
+	}
+	return i
+}
+
+// valueEnd returns the index just after the value that starts at b[i]. For an object or
+// array it also returns its nesting depth (1 for one without objects or arrays inside) and
+// whether whitespace separates its tokens, so that compacting can be skipped when not.
+func valueEnd(b []byte, i int) (end, depth int, spaced bool) {
+	if i >= len(b) {
+		return i, 0, false
+	}
+	switch b[i] {
+	case '"':
+		end, _ = stringEnd(b, i)
+		return end, 0, false
+	case '{', '[':
+	default:
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i, 0, false
+			}
+		}
+		return i, 0, false
+	}
+	level := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			i, _ = stringEnd(b, i)
+			continue
+		case '{', '[':
+			level++
+			if level > depth {
+				depth = level
+			}
+		case '}', ']':
+			level--
+			if level == 0 {
+				return i + 1, depth, spaced
+			}
+		case ' ', '\t', '\n', '\r':
+			spaced = true
+		}
+		i++
+	}
+	return i, depth, spaced
+}
+
+// member is one name/value pair of an object.
+type member struct {
+	key        []byte // between the quotes, escapes not undone
+	keyEscaped bool
+	value      []byte
+	depth      int  // as valueEnd
+	spaced     bool // as valueEnd
+}
+
+// objectIter walks the members of a validated JSON object.
+type objectIter struct {
+	b []byte
+	i int
+}
+
+// newObjectIter starts at the object that begins at b[start].
+func newObjectIter(b []byte, start int) objectIter {
+	return objectIter{b: b, i: start + 1}
+}
+
+// next fills m with the next member and reports whether there was one. After the last,
+// it.i is just past the object.
+func (it *objectIter) next(m *member) bool {
+	b := it.b
+	i := skipSpace(b, it.i)
+	if i < len(b) && b[i] == ',' {
+		i = skipSpace(b, i+1)
+	}
+	if i >= len(b) || b[i] != '"' {
+		if i < len(b) && b[i] == '}' {
+			i++
+		}
+		it.i = i
+		return false
+	}
+	kend, esc := stringEnd(b, i)
+	m.key, m.keyEscaped = b[i+1:max(i+1, kend-1)], esc
+	i = skipSpace(b, kend)
+	if i < len(b) && b[i] == ':' {
+		i = skipSpace(b, i+1)
+	}
+	vend, depth, spaced := valueEnd(b, i)
+	m.value, m.depth, m.spaced = b[i:vend], depth, spaced
+	it.i = vend
+	return true
+}
+
+// keyString returns the member's name with escapes undone (rarely any).
+func (m *member) keyString() string {
+	if !m.keyEscaped {
+		return string(m.key)
+	}
+	return unescape(m.key)
+}
+
+// unquote returns the contents of the JSON string v (quotes included) with escapes undone,
+// and false when it is not valid UTF-8. Without escapes the result aliases v.
+func unquote(v []byte) ([]byte, bool) {
+	if len(v) < 2 {
+		return nil, false
+	}
+	inner := v[1 : len(v)-1]
+	if !utf8.Valid(inner) {
+		return nil, false
+	}
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return inner, true
+	}
+	return []byte(unescape(inner)), true
+}
+
+// unescape undoes the escapes of a string's contents; a lone surrogate becomes U+FFFD, as
+// encoding/json does.
+func unescape(inner []byte) string {
+	quoted := make([]byte, 0, len(inner)+2)
+	quoted = append(quoted, '"')
+	quoted = append(quoted, inner...)
+	quoted = append(quoted, '"')
+	var s string
+	if err := json.Unmarshal(quoted, &s); err != nil {
+		// Unreachable for validated input; keep the bytes rather than lose them.
+		return string(inner)
+	}
+	return s
+}
+
+// compact removes the whitespace between the tokens of validated JSON.
+func compact(v []byte) []byte {
+	out := make([]byte, 0, len(v))
+	for i := 0; i < len(v); {
+		switch c := v[i]; c {
+		case '"':
+			end, _ := stringEnd(v, i)
+			out = append(out, v[i:end]...)
+			i = end
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			out = append(out, c)
+			i++
+		}
+	}
+	return out
+}
+
+// kind names the JSON type of the value v, with its article, for messages.
+func kind(v []byte) string {
+	if len(v) == 0 {
+		return "nothing"
+	}
+	switch v[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	default:
+		return "a number"
+	}
+}
+
+// isNull reports whether v is absent or the literal null.
+func isNull(v []byte) bool {
+	return v == nil || string(v) == "null"
+}
+
+// maxNesting is how deep valid lets JSON nest: as encoding/json.
+const maxNesting = 10000
+
+// valid reports whether b is one JSON value (RFC 8259), with whitespace around it allowed,
+// nested at most maxNesting deep: exactly what json.Valid accepts (it is fuzzed against
+// it), a few times faster. Like json.Valid it does not check UTF-8. When b is an array it
+// also returns the number of its elements.
+func valid(b []byte) (ok bool, elements int) {
+	var buf [64]byte
+	stack := buf[:0] // the open objects and arrays: '{' or '['
+	i := skipSpace(b, 0)
+	for {
+		// i is where a value starts.
+		if len(stack) == 1 && stack[0] == '[' {
+			elements++
+		}
+		if i >= len(b) {
+			return false, 0
+		}
+		switch b[i] {
+		case '{', '[':
+			if len(stack) == maxNesting {
+				return false, 0
+			}
+			open, closing := b[i], b[i]+2 // '{'+2 is '}', '['+2 is ']'
+			i = skipSpace(b, i+1)
+			if i < len(b) && b[i] == closing {
+				i++
+				break
+			}
+			stack = append(stack, open)
+			if open == '{' {
+				if i, ok = validKey(b, i); !ok {
+					return false, 0
+				}
+			}
+			continue
+		case '"':
+			if i, ok = validString(b, i); !ok {
+				return false, 0
+			}
+		case 't':
+			if !hasLiteral(b, i, "true") {
+				return false, 0
+			}
+			i += 4
+		case 'f':
+			if !hasLiteral(b, i, "false") {
+				return false, 0
+			}
+			i += 5
+		case 'n':
+			if !hasLiteral(b, i, "null") {
+				return false, 0
+			}
+			i += 4
+		default:
+			if i, ok = validNumber(b, i); !ok {
+				return false, 0
+			}
+		}
+		// After a value: close what ends here, then find where the next value starts.
+		for {
+			i = skipSpace(b, i)
+			if len(stack) == 0 {
+				return i == len(b), elements
+			}
+			if i >= len(b) {
+				return false, 0
+			}
+			top := stack[len(stack)-1]
+			if b[i] == ',' {
+				i = skipSpace(b, i+1)
+				if top == '{' {
+					if i, ok = validKey(b, i); !ok {
+						return false, 0
+					}
+				}
+				break
+			}
+			if b[i] != top+2 {
+				return false, 0
+			}
+			stack = stack[:len(stack)-1]
+			i++
+		}
+	}
+}
+
+// validKey checks a member's name and colon at b[i], returning where its value starts.
+func validKey(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return i, false
+	}
+	i, ok := validString(b, i)
+	if !ok {
+		return i, false
+	}
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != ':' {
+		return i, false
+	}
+	return skipSpace(b, i+1), true
+}
+
+// validString checks the string that starts with the quote at b[i], returning its end.
+func validString(b []byte, i int) (int, bool) {
+	for i++; ; i++ {
+		i = plainEnd(b, i)
+		if i >= len(b) {
+			return i, false
+		}
+		c := b[i]
+		if c == '"' {
+			return i + 1, true
+		}
+		if c < 0x20 {
+			return i, false
+		}
+		i++
+		if i >= len(b) {
+			return i, false
+		}
+		switch b[i] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		case 'u':
+			if i+4 >= len(b) {
+				return i, false
+			}
+			for _, h := range b[i+1 : i+5] {
+				if !isHex(h) {
+					return i, false
+				}
+			}
+			i += 4
+		default:
+			return i, false
+		}
+	}
+}
+
+// validNumber checks the number that starts at b[i], returning its end.
+func validNumber(b []byte, i int) (int, bool) {
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return i, false
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		i = skipDigits(b, i+1)
+	default:
+		return i, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return i, false
+		}
+		i = skipDigits(b, i)
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return i, false
+		}
+		i = skipDigits(b, i)
+	}
+	return i, true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+func hasLiteral(b []byte, i int, lit string) bool {
+	return len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit
+}

@@ -1,0 +1,119 @@
+package events
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// FuzzValid checks that valid accepts exactly what json.Valid accepts.
+func FuzzValid(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `[1,2]`, `{"a":[true,false,null,-0.5e+3,"\u00e9\n"]}`, ` "a" `, `[[[]]]`, `{"a":{"b":[]}}`,
+		`01`, `[1,]`, `{"a" 1}`, "\"\x01\"", `"\x"`, `1.`, `-`, `1e`, `[1 2]`, `{"a":1,}`, `"\u12"`, `tru`, `nulls`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, _ := valid(b)
+		if want := json.Valid(b); got != want {
+			t.Fatalf("valid(%q) = %v, json.Valid says %v", b, got, want)
+		}
+	})
+}
+
+func TestValidNesting(t *testing.T) {
+	for _, n := range []int{maxNesting - 1, maxNesting, maxNesting + 1} {
+		for _, s := range []string{
+			strings.Repeat("[", n) + strings.Repeat("]", n),
+			strings.Repeat(`{"a":`, n-1) + "{}" + strings.Repeat("}", n-1),
+			strings.Repeat(`[{"a":`, n/2) + "1" + strings.Repeat("}]", n/2),
+		} {
+			got, _ := valid([]byte(s))
+			if want := json.Valid([]byte(s)); got != want {
+				t.Errorf("nested %d deep (%.12s...): valid %v, json.Valid %v", n, s, got, want)
+			}
+		}
+	}
+}
+
+func TestValidElements(t *testing.T) {
+	for _, tc := range []struct {
+		json     string
+		elements int
+	}{
+		{`[]`, 0},
+		{` [ ] `, 0},
+		{`[1]`, 1},
+		{`[{"a":[1,2,3]}, [4,5], "6,7", {}]`, 4},
+		{`{"a":[1,2]}`, 0},
+	} {
+		ok, n := valid([]byte(tc.json))
+		if !ok || n != tc.elements {
+			t.Errorf("valid(%s) = %v, %d; want true, %d", tc.json, ok, n, tc.elements)
+		}
+	}
+}
+
+// TestPlainEnd compares the eight-bytes-at-a-time scan with a byte loop at every offset.
+func TestPlainEnd(t *testing.T) {
+	special := func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' }
+	inputs := []string{
+		"", "abc", "abcdefghijklmnop", `abcdefg"`, `abcdefgh"`, `a\bc`, "abcdefghijk\x1f", "\x00",
+		"\xff\xfe\x80\x9f\xa2\xdc\xe0\"", "é\"", "aaaaaaa!#\"", "ééééééé\\", "!!!!!!!!!!!!!!!!\x7f\x7f\"",
+		"\x21\x22\x21\x22", "                \x1f", "\x5c\x5b\x5d", "\x1f\x20\x20",
+	}
+	for _, s := range inputs {
+		b := []byte(s)
+		for i := 0; i <= len(b); i++ {
+			want := i
+			for want < len(b) && !special(b[want]) {
+				want++
+			}
+			if got := plainEnd(b, i); got != want {
+				t.Errorf("plainEnd(%q, %d) = %d, want %d", s, i, got, want)
+			}
+		}
+	}
+}
+
+func TestValueEnd(t *testing.T) {
+	for _, tc := range []struct {
+		json       string
+		end, depth int
+		spaced     bool
+	}{
+		{`"a\"b" ,`, 6, 0, false},
+		{`12.5e3,`, 6, 0, false},
+		{`true}`, 4, 0, false},
+		{`{"a":[1,{"b":"}]"}]} x`, 20, 3, false},
+		{`[ 1 ]`, 5, 1, true},
+		{`{"a b":"c d"}`, 13, 1, false},
+	} {
+		end, depth, spaced := valueEnd([]byte(tc.json), 0)
+		if end != tc.end || depth != tc.depth || spaced != tc.spaced {
+			t.Errorf("valueEnd(%s) = %d, %d, %v; want %d, %d, %v", tc.json, end, depth, spaced, tc.end, tc.depth, tc.spaced)
+		}
+	}
+}
+
+// BenchmarkValid compares valid with json.Valid on the body of BenchmarkDecode.
+func BenchmarkValid(b *testing.B) {
+	body := benchBody(1000, false)
+	for _, bc := range []struct {
+		name  string
+		valid func([]byte) bool
+	}{
+		{"valid", isValid},
+		{"json.Valid", json.Valid},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if !bc.valid(body) {
+					b.Fatal("invalid")
+				}
+			}
+		})
+	}
+}
