@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs Shoal locally: a real kube-apiserver and etcd, the backends Shoal provisions into
-# (Kafka, ClickHouse, PostgreSQL, S3, stripe-mock), the operator, and the sample tenants.
+# (Kafka, ClickHouse, PostgreSQL, S3, stripe-mock), the operator, the sample tenants, and
+# shoal dev (ingest and process) with sample events for acme.
 # `make demo` builds what this needs first. Runs until Ctrl-C, then stops everything it
 # started. With SHOAL_DEMO_ONESHOT=1 it stops by itself once the samples are Ready and
-# what they got is shown.
+# what they got and the sample events' way into ClickHouse and the lake are shown.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="${SHOAL_BIN:-$root/bin}"
@@ -17,6 +18,8 @@ for b in stripe-mock versitygw; do
   [[ -x "$bin/$b" ]] || command -v "$b" >/dev/null ||
     { echo "demo: $b is missing; run 'make bin/$b'" >&2; exit 1; }
 done
+
+command -v curl >/dev/null || { echo "demo: curl is missing; the demo sends events with it" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/shoal-demo.XXXXXX")
 kubeconfig="$work/kubeconfig"
@@ -125,6 +128,77 @@ if command -v curl >/dev/null; then show "$lake_cmd"; else note "$lake_cmd" "ins
 step "what the Dedicated tenant globex got (stand-ins play the Altinity operator and the deployment controller)"
 show "kubectl get clickhouseinstallations,deployments -n tenant-globex"
 
+step "sending sample events for acme through shoal dev (ingest and process in one process)"
+# free_port prints a loopback port nothing answers on.
+free_port() {
+  local port
+  for _ in $(seq 1 50); do
+    port=$((20000 + RANDOM % 20000))
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+  echo "demo: found no free port" >&2
+  return 1
+}
+dev_listen="127.0.0.1:$(free_port)"
+dev_process_listen="127.0.0.1:$(free_port)"
+echo "  bin/shoal dev --config $platform --listen $dev_listen --process-listen $dev_process_listen (logs: $work/dev.log)"
+"$bin/shoal" dev --config "$platform" --listen "$dev_listen" --process-listen "$dev_process_listen" \
+  >"$work/dev.log" 2>&1 &
+pids+=($!)
+dev_pid=$!
+dev_ready=""
+for _ in $(seq 1 120); do
+  if curl -sf "http://$dev_listen/readyz" >/dev/null 2>&1 && curl -sf "http://$dev_process_listen/readyz" >/dev/null 2>&1; then
+    dev_ready=1
+    break
+  fi
+  kill -0 "$dev_pid" 2>/dev/null || break
+  sleep 0.5
+done
+if [[ -z "$dev_ready" ]]; then
+  echo "demo: shoal dev did not become ready; its log:" >&2
+  tail -30 "$work/dev.log" >&2
+  exit 1
+fi
+
+# The key the operator put into acme's Secret, and 20 events: page views and signups.
+export SHOAL_INGEST_URL="http://$dev_listen/api/v1/events/ingest"
+SHOAL_ACME_KEY=$(kc get secret -n tenant-acme acme-ingest-key -o jsonpath='{.data.key}' | base64 -d)
+export SHOAL_ACME_KEY
+sent=20
+{
+  printf '['
+  for i in $(seq 1 "$sent"); do
+    ((i > 1)) && printf ','
+    if ((i % 5 == 0)); then
+      printf '{"event_id":"demo-%d","event_type":"signup","user_id":"user-%d","properties":{"plan":"team"}}' "$i" "$i"
+    else
+      printf '{"event_id":"demo-%d","event_type":"page_view","user_id":"user-%d","properties":{"path":"/docs/%d"}}' "$i" $((i % 7)) "$i"
+    fi
+  done
+  printf ']\n'
+} >"$work/acme-events.json"
+echo "  $sent events ($work/acme-events.json) with acme's key (\$SHOAL_ACME_KEY, from its Secret):"
+show "curl -sS \"\$SHOAL_INGEST_URL\" -H \"Authorization: Bearer \$SHOAL_ACME_KEY\" -H 'Content-Type: application/json' -d @$work/acme-events.json"
+
+echo "  In ClickHouse once the processor wrote them (FINAL collapses redelivered copies):"
+count_cmd="${ch_cmd%-q *}-q 'SELECT count() FROM tenant_acme.events FINAL'"
+if [[ -n "$chc" ]]; then
+  for _ in $(seq 1 60); do
+    [[ "$(eval "$count_cmd" 2>/dev/null)" == "$sent" ]] && break
+    sleep 0.5
+  done
+  show "$count_cmd"
+else
+  note "$count_cmd" "install clickhouse-client to run this"
+fi
+echo "  In the lake, one gzipped NDJSON object per batch:"
+for _ in $(seq 1 20); do
+  (eval "$lake_cmd") 2>/dev/null | grep -q 'ndjson.gz' && break
+  sleep 0.5
+done
+show "$lake_cmd"
+
 cat <<TXT
 
 Shoal is running. In another terminal:
@@ -142,6 +216,11 @@ Shoal is running. In another terminal:
   EOF
   kubectl delete tenant globex                     # data archived, namespace, then the finalizer
 
+  # More events for acme, through shoal dev (logs: $work/dev.log):
+  SHOAL_KEY=\$(kubectl get secret -n tenant-acme acme-ingest-key -o jsonpath='{.data.key}' | base64 -d)
+  curl -sS http://$dev_listen/api/v1/events/ingest -H "Authorization: Bearer \$SHOAL_KEY" \\
+    -H 'Content-Type: application/json' -d '[{"event_type":"page_view","user_id":"user-1","properties":{"path":"/pricing"}}]'
+
 Platform config: $platform
 Operator logs: $work/operator.log
 Press Ctrl-C to stop everything.
@@ -150,9 +229,13 @@ TXT
 if [[ "${SHOAL_DEMO_ONESHOT:-}" == 1 ]]; then
   exit 0
 fi
-while kill -0 "${pids[0]}" 2>/dev/null && kill -0 "${pids[1]}" 2>/dev/null; do
+running() {
+  local pid
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done
+}
+while running; do
   sleep 1
 done
 echo "demo: a process stopped unexpectedly" >&2
-tail -20 "$work/operator.log" "$work/controlplane.log" >&2
+tail -20 "$work/operator.log" "$work/controlplane.log" "$work/dev.log" >&2
 exit 1

@@ -39,6 +39,15 @@ func TestDemo(t *testing.T) {
 	if key := strings.TrimSpace(lineAfter(string(out), "acme-ingest-key -o jsonpath")); !strings.HasPrefix(key, metastore.KeyPrefix) {
 		t.Errorf("demo output shows %q after the Secret's command, want an ingest key:\n%s", key, out)
 	}
+	// The sample events sent through shoal dev: all accepted, then counted in ClickHouse.
+	if !regexp.MustCompile(`(?m)^\s+\{"accepted":20,`).Match(out) {
+		t.Errorf("demo output lacks the ingest response accepting the 20 sample events:\n%s", out)
+	}
+	if _, err := exec.LookPath("clickhouse-client"); err == nil {
+		if n := strings.TrimSpace(lineAfter(string(out), "SELECT count() FROM tenant_acme.events FINAL")); n != "20" {
+			t.Errorf("demo output shows %q after the ClickHouse count, want 20:\n%s", n, out)
+		}
+	}
 	// What the backends hold, where the demo has the client to look.
 	for _, look := range []struct {
 		tool string
@@ -47,6 +56,7 @@ func TestDemo(t *testing.T) {
 		{"clickhouse-client", regexp.MustCompile(`(?m)^\s+events$`)},
 		{"psql", regexp.MustCompile(`acme\s*\|\s*team\s*\|\s*Shared`)},
 		{"curl", regexp.MustCompile(`<Key>standard/tenant=acme/`)},
+		{"curl", regexp.MustCompile(`<Key>standard/tenant=acme/dt=[^<]+\.ndjson\.gz</Key>`)},
 	} {
 		if _, err := exec.LookPath(look.tool); err != nil {
 			continue
@@ -64,6 +74,8 @@ func TestDemo(t *testing.T) {
 		`"name":"tenant_acme"`,
 		"kubectl get secret -n tenant-acme acme-ingest-key",
 		"SHOW TABLES FROM tenant_acme",
+		"SELECT count() FROM tenant_acme.events FINAL",
+		"/api/v1/events/ingest -H \"Authorization: Bearer $SHOAL_KEY\"",
 		"Shoal is running",
 		"demo: stopping",
 	} {

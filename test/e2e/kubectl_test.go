@@ -111,6 +111,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	servers.Configure(platform)
+	dataPathPlatform = platform
 	// Stand-ins for the Altinity operator and the deployment controller, so the Dedicated
 	// sample can become Ready.
 	if err := env.RunInstallationStandIn(ctx, servers.ClickHouse.Addr, servers.ClickHouse.UsersDir); err != nil {
