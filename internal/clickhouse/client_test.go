@@ -130,6 +130,24 @@ func TestTenantDatabaseLifecycle(t *testing.T) {
 		t.Errorf("%d rows after OPTIMIZE FINAL, want 2 (duplicate event_id collapsed)", n)
 	}
 
+	// A record quarantined twice (redelivered after a crash) collapses the same way.
+	for i := range 2 {
+		batch, err := c.conn.PrepareBatch(ctx, "INSERT INTO `tenant_a`.`quarantine` (raw, reason, received_at, topic, partition, offset) VALUES")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := batch.Append("{bad", "not JSON", ts.Add(time.Duration(i)*time.Second), "shoal-events-a", int32(0), int64(42)); err != nil {
+			t.Fatal(err)
+		}
+		if err := batch.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var quarantined uint64
+	if err := c.conn.QueryRow(ctx, "SELECT count() FROM `tenant_a`.`quarantine` FINAL").Scan(&quarantined); err != nil || quarantined != 1 {
+		t.Errorf("quarantine count FINAL = %d (err %v), want 1", quarantined, err)
+	}
+
 	// The tenant user reads its own database and is refused the other tenant's.
 	own := tenantConn(t, srv.Addr, a.User, a.Password, a.Database)
 	eventually(t, 30*time.Second, "tenant_a reading its events", func() error {

@@ -33,10 +33,11 @@ type column struct {
 // "+Inf", "-Inf"), DateTime and Date are RFC 3339 in UTC, Nullable NULL is null.
 //
 // Rows are streamed block by block, so the table is never held in memory. Tables of the
-// deduplicating MergeTree engines (events is a ReplacingMergeTree) are read with FINAL,
-// so a duplicate that no merge has removed yet is exported once, as a query would count
-// it; a plain MergeTree (quarantine) is read as it is, since it has nothing to collapse
-// and older servers (18.16 among them) refuse FINAL on it.
+// deduplicating MergeTree engines (events and quarantine are ReplacingMergeTrees) are read
+// with FINAL, so a duplicate that no merge has removed yet is exported once, as a query
+// would count it; a plain MergeTree (a quarantine table made before it deduplicated) is
+// read as it is, since it has nothing to collapse and older servers (18.16 among them)
+// refuse FINAL on it.
 //
 // The export is one query bounded by ctx's deadline, or by an hour when ctx has none. It
 // returns the number of rows written; on an error, w may hold a part of the export.

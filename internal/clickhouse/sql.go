@@ -154,13 +154,14 @@ func (d Dialect) CreateEventsTable(db string, retentionDays int) (Statement, err
 }
 
 // CreateQuarantineTable holds what could not become an event, with where it came from so it
-// can be replayed.
+// can be replayed. A record is identified by its topic, partition and offset, which a
+// redelivery repeats, so a record quarantined twice collapses on merge like an event.
 func (d Dialect) CreateQuarantineTable(db string, retentionDays int) (Statement, error) {
 	return d.createTable(db, QuarantineTable, tableDef{
 		columns:   fmt.Sprintf("`raw` String, `reason` String, `received_at` DateTime, `topic` %s, `partition` Int32, `offset` Int64", d.stringType()),
-		engine:    "MergeTree()",
+		engine:    "ReplacingMergeTree(`received_at`)",
 		partition: "toYYYYMM(`received_at`)",
-		order:     "`received_at`, `topic`, `partition`, `offset`",
+		order:     "`topic`, `partition`, `offset`",
 		ttlColumn: "received_at",
 	}, retentionDays)
 }

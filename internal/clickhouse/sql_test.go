@@ -70,10 +70,10 @@ func TestBuilders(t *testing.T) {
 				" ENGINE = ReplacingMergeTree(`received_at`) PARTITION BY toYYYYMM(`timestamp`) ORDER BY (`event_type`, toDate(`timestamp`), `event_id`)"},
 		{"quarantine 18.16", func() (Statement, error) { return old.CreateQuarantineTable("tenant_a", 30) },
 			"CREATE TABLE IF NOT EXISTS `tenant_a`.`quarantine` (`raw` String, `reason` String, `received_at` DateTime, `topic` String, `partition` Int32, `offset` Int64)" +
-				" ENGINE = MergeTree() PARTITION BY toYYYYMM(`received_at`) ORDER BY (`received_at`, `topic`, `partition`, `offset`)"},
+				" ENGINE = ReplacingMergeTree(`received_at`) PARTITION BY toYYYYMM(`received_at`) ORDER BY (`topic`, `partition`, `offset`)"},
 		{"quarantine 24.8", func() (Statement, error) { return cur.CreateQuarantineTable("tenant_a", 7) },
 			"CREATE TABLE IF NOT EXISTS `tenant_a`.`quarantine` (`raw` String, `reason` String, `received_at` DateTime, `topic` LowCardinality(String), `partition` Int32, `offset` Int64)" +
-				" ENGINE = MergeTree() PARTITION BY toYYYYMM(`received_at`) ORDER BY (`received_at`, `topic`, `partition`, `offset`) TTL `received_at` + INTERVAL 7 DAY"},
+				" ENGINE = ReplacingMergeTree(`received_at`) PARTITION BY toYYYYMM(`received_at`) ORDER BY (`topic`, `partition`, `offset`) TTL `received_at` + INTERVAL 7 DAY"},
 		{"drop partition", func() (Statement, error) { return old.DropPartition("tenant_a", "events", 202401) },
 			"ALTER TABLE `tenant_a`.`events` DROP PARTITION 202401"},
 		{"drop user 24.8", func() (Statement, error) { return clustered.DropUser("tenant_a") },
