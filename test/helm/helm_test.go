@@ -29,6 +29,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
@@ -261,6 +262,7 @@ type expectation struct {
 	plans          []config.Plan
 	maxConcurrent  int
 	backendSecret  string // name of the Secret mounted at secretsDir; "" for none
+	sharedRuntime  bool   // the shoal-ingest and shoal-process Deployments and the ingest Service
 	// Backend settings the rendered platform config must carry.
 	kafkaBrokers   []string
 	clickhouseAddr string
@@ -280,6 +282,7 @@ func defaults(t *testing.T) expectation {
 		healthPort:     8081,
 		plans:          valuesPlans(t),
 		maxConcurrent:  4,
+		sharedRuntime:  true,
 		kafkaBrokers:   []string{"kafka-bootstrap.kafka:9092"},
 		clickhouseAddr: "clickhouse.clickhouse:9000",
 		passwordFile:   secretsDir + "/clickhouse-password",
@@ -435,6 +438,11 @@ platform:
 			},
 		},
 		{
+			name: "shared runtime off",
+			args: []string{"--set", "sharedRuntime.enabled=false"},
+			want: func(e *expectation) { e.sharedRuntime = false },
+		},
+		{
 			name:   "metrics off",
 			values: "platform:\n  operator:\n    metricsAddr: \"0\"\n",
 			want:   func(e *expectation) { e.metricsPort = 0 },
@@ -454,7 +462,56 @@ platform:
 			checkDeployment(t, r, want, cm)
 			checkRBAC(t, r, want)
 			checkService(t, r, want)
+			checkSharedRuntime(t, r, want)
 		})
+	}
+}
+
+// checkSharedRuntime: each role runs `shoal <role> --config /etc/shoal/platform.yaml`
+// with the operator's config and credentials, under a name the tenants' status endpoints
+// resolve, and pods the operator's selectors do not match.
+func checkSharedRuntime(t *testing.T, r *release, want expectation) {
+	t.Helper()
+	if !want.sharedRuntime {
+		return
+	}
+	operator := &appsv1.Deployment{}
+	get(t, r, "Deployment", fullname, operator)
+	opSelector := labels.SelectorFromSet(operator.Spec.Selector.MatchLabels)
+	for role, port := range map[string]int32{"ingest": 8080, "process": 8081} {
+		d := &appsv1.Deployment{}
+		get(t, r, "Deployment", "shoal-"+role, d)
+		if opSelector.Matches(labels.Set(d.Spec.Template.Labels)) {
+			t.Errorf("shoal-%s pods %v match the operator's selector %v", role, d.Spec.Template.Labels, opSelector)
+		}
+		if !labels.SelectorFromSet(d.Spec.Selector.MatchLabels).Matches(labels.Set(d.Spec.Template.Labels)) {
+			t.Errorf("shoal-%s selector does not match its own pods", role)
+		}
+		c := d.Spec.Template.Spec.Containers[0]
+		wantArgs := []string{role, "--config", "/etc/shoal/platform.yaml", "--listen", fmt.Sprintf(":%d", port)}
+		if !slices.Equal(c.Args, wantArgs) {
+			t.Errorf("shoal-%s args %v, want %v", role, c.Args, wantArgs)
+		}
+		if c.Image != want.image {
+			t.Errorf("shoal-%s image %q, want %q", role, c.Image, want.image)
+		}
+		if len(c.Ports) != 1 || c.Ports[0].ContainerPort != port || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+			t.Errorf("shoal-%s ports %v, readiness %+v", role, c.Ports, c.ReadinessProbe)
+		}
+		if d.Spec.Template.Spec.AutomountServiceAccountToken == nil || *d.Spec.Template.Spec.AutomountServiceAccountToken {
+			t.Errorf("shoal-%s mounts a service account token it never uses", role)
+		}
+		checkSecretsMount(t, d.Spec.Template.Spec, c, want)
+	}
+	svc := &corev1.Service{}
+	get(t, r, "Service", "shoal-ingest", svc)
+	ingest := &appsv1.Deployment{}
+	get(t, r, "Deployment", "shoal-ingest", ingest)
+	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(ingest.Spec.Template.Labels)) {
+		t.Errorf("Service shoal-ingest selector %v does not select the ingest pods %v", svc.Spec.Selector, ingest.Spec.Template.Labels)
+	}
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 80 || svc.Spec.Ports[0].TargetPort.String() != "http" {
+		t.Errorf("Service shoal-ingest ports %+v", svc.Spec.Ports)
 	}
 }
 
@@ -475,6 +532,9 @@ func checkObjects(t *testing.T, r *release, want expectation) {
 	}
 	if want.leaderElection {
 		expected = append(expected, "Role/"+fullname+"-leader-election", "RoleBinding/"+fullname+"-leader-election")
+	}
+	if want.sharedRuntime {
+		expected = append(expected, "Deployment/shoal-ingest", "Deployment/shoal-process", "Service/shoal-ingest")
 	}
 	sort.Strings(expected)
 	if got := r.keys(); !slices.Equal(got, expected) {

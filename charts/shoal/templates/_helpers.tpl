@@ -117,3 +117,19 @@ kind: PlatformConfig
 {{- end }}
 {{ toYaml $platform }}
 {{- end }}
+
+{{/* Selector labels of a shared runtime role (dict "root" . "role" "ingest"). */}}
+{{- define "shoal.runtimeSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "shoal.name" .root }}-runtime
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .role }}
+{{- end }}
+
+{{/* Labels of a shared runtime role's objects. */}}
+{{- define "shoal.runtimeLabels" -}}
+helm.sh/chart: {{ include "shoal.chart" .root }}
+{{ include "shoal.runtimeSelectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Values.image.tag | default .root.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: shoal
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end }}
