@@ -321,7 +321,11 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, s *tenantScope, 
 		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
 	}
 	r.checks.forget(t.UID)
-	r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, v1alpha1.ReasonDeleting, "Delete", "cleanup finished; namespace %s %s", naming.TenantNamespace(t.Name), map[bool]string{true: "kept", false: "removed"}[keepsNamespace(t)])
+	fate := "removed"
+	if keepsNamespace(t) {
+		fate = "kept"
+	}
+	r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, v1alpha1.ReasonDeleting, "Delete", "cleanup finished; namespace %s %s", naming.TenantNamespace(t.Name), fate)
 	return reconcile.Result{}, nil
 }
 

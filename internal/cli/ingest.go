@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-dev/shoal/internal/config"
@@ -80,8 +78,7 @@ func runIngest(cmd *cobra.Command, opts ingestOptions) error {
 	}
 	defer producer.Close()
 
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry := newRuntimeRegistry()
 	handler, err := ingest.New(ingest.Options{
 		Platform:    platform,
 		Keys:        store,

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -113,8 +112,7 @@ func runProcess(cmd *cobra.Command, opts processOptions) error {
 	}
 	defer store.Close()
 
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry := newRuntimeRegistry()
 	proc, err := process.New(process.Options{
 		Brokers:         platform.Kafka.Brokers,
 		Group:           opts.group,

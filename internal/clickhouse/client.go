@@ -73,27 +73,9 @@ type Client struct {
 // defaulted and validated here, so a zero DialTimeout is fine.
 func New(ctx context.Context, cfg Config) (*Client, error) {
 	cfg.Default()
-	if errs := cfg.Validate(nil); len(errs) > 0 {
-		return nil, fmt.Errorf("invalid ClickHouse config: %w", errs.ToAggregate())
-	}
-	password, err := cfg.password()
+	conn, err := Dial(cfg, 8)
 	if err != nil {
 		return nil, err
-	}
-	conn, err := ch.Open(&ch.Options{
-		Addr:     []string{cfg.Addr},
-		Protocol: ch.Native,
-		Auth:     ch.Auth{Database: cfg.Database, Username: cfg.User, Password: password},
-		// Bounds dialing and waiting for a pooled connection, so an outage surfaces as an
-		// error within DialTimeout instead of hanging a reconcile.
-		DialTimeout:     cfg.DialTimeout.Duration,
-		ReadTimeout:     time.Minute,
-		MaxOpenConns:    8,
-		MaxIdleConns:    4,
-		ConnMaxLifetime: 10 * time.Minute,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("connecting to ClickHouse at %s: %w", cfg.Addr, err)
 	}
 	c := &Client{conn: conn, addr: cfg.Addr, usersDir: cfg.UsersDir}
 	var raw string
@@ -119,6 +101,38 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		c.sqlUsers = c.dialect.Features.SQLUsers
 	}
 	return c, nil
+}
+
+// Dial opens a native-protocol connection pool of at most maxOpen connections with cfg
+// (defaulted and validated here; the password read from PasswordFile when set). It does
+// not contact the server: the first query does.
+func Dial(cfg Config, maxOpen int) (driver.Conn, error) {
+	cfg.Default()
+	if errs := cfg.Validate(nil); len(errs) > 0 {
+		return nil, fmt.Errorf("invalid ClickHouse config: %w", errs.ToAggregate())
+	}
+	password, err := cfg.password()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := ch.Open(&ch.Options{
+		Addr:     []string{cfg.Addr},
+		Protocol: ch.Native,
+		Auth:     ch.Auth{Database: cfg.Database, Username: cfg.User, Password: password},
+		// Bounds dialing and waiting for a pooled connection, so an outage surfaces as an
+		// error within DialTimeout instead of hanging the caller.
+		DialTimeout: cfg.DialTimeout.Duration,
+		// A DDL statement or a batch insert takes well under this; a hung server must not
+		// hold a reconcile or a partition for longer than a retry would.
+		ReadTimeout:     time.Minute,
+		MaxOpenConns:    maxOpen,
+		MaxIdleConns:    max(maxOpen/2, 1),
+		ConnMaxLifetime: 10 * time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to ClickHouse at %s: %w", cfg.Addr, err)
+	}
+	return conn, nil
 }
 
 // Close releases the connections.

@@ -3,11 +3,8 @@ package process
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/shoal-dev/shoal/internal/clickhouse"
@@ -64,32 +61,9 @@ func NewClickHouse(conn driver.Conn) *ClickHouse { return &ClickHouse{conn: conn
 // OpenClickHouse connects with the platform's ClickHouse settings (address, user,
 // password or password file) and checks the server answers.
 func OpenClickHouse(ctx context.Context, cfg clickhouse.Config) (*ClickHouse, error) {
-	cfg.Default()
-	if errs := cfg.Validate(nil); len(errs) > 0 {
-		return nil, fmt.Errorf("invalid ClickHouse config: %w", errs.ToAggregate())
-	}
-	password := cfg.Password
-	if cfg.PasswordFile != "" {
-		data, err := os.ReadFile(cfg.PasswordFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading the ClickHouse password file: %w", err)
-		}
-		password = strings.TrimRight(string(data), "\r\n")
-	}
-	conn, err := ch.Open(&ch.Options{
-		Addr:        []string{cfg.Addr},
-		Protocol:    ch.Native,
-		Auth:        ch.Auth{Database: cfg.Database, Username: cfg.User, Password: password},
-		DialTimeout: cfg.DialTimeout.Duration,
-		// An insert of a full batch takes well under this; a hung server must not hold
-		// a partition for longer than a retry would.
-		ReadTimeout:     time.Minute,
-		MaxOpenConns:    16,
-		MaxIdleConns:    8,
-		ConnMaxLifetime: 10 * time.Minute,
-	})
+	conn, err := clickhouse.Dial(cfg, 16)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to ClickHouse at %s: %w", cfg.Addr, err)
+		return nil, err
 	}
 	if err := conn.Ping(ctx); err != nil {
 		_ = conn.Close()
