@@ -43,6 +43,8 @@ type batch struct {
 
 	// What already succeeded, so a retry after a partial failure does not write it again.
 	quarantineDone, eventsDone, lakeDone bool
+	// inserted is how many of events were new to the events table.
+	inserted int
 }
 
 func (b *batch) first() int64 { return b.records[0].Offset }

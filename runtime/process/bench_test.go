@@ -103,7 +103,7 @@ func BenchmarkDirectInsert(b *testing.B) {
 
 	b.ResetTimer()
 	began := time.Now()
-	if err := wh.InsertEvents(context.Background(), naming.Database(tenant), evs); err != nil {
+	if err := wh.insertEvents(context.Background(), naming.Database(tenant), evs); err != nil {
 		b.Fatal(err)
 	}
 	elapsed := time.Since(began)

@@ -19,6 +19,7 @@ const (
 type metrics struct {
 	batches     prometheus.Counter
 	rows        prometheus.Counter
+	duplicates  prometheus.Counter
 	quarantined prometheus.Counter
 	lakeObjects prometheus.Counter
 	failures    *prometheus.CounterVec
@@ -35,7 +36,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		rows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_process_rows_inserted_total",
-			Help: "Events inserted into tenant events tables (redelivered ones included).",
+			Help: "Events inserted into tenant events tables.",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_process_rows_duplicate_total",
+			Help: "Events not inserted because their tenant's events table held them already (a redelivery or a client's resend).",
 		}),
 		quarantined: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_process_rows_quarantined_total",
@@ -69,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.batches, m.rows, m.quarantined, m.lakeObjects, m.failures, m.latency, m.lag, m.buffered} {
+	for _, c := range []prometheus.Collector{m.batches, m.rows, m.duplicates, m.quarantined, m.lakeObjects, m.failures, m.latency, m.lag, m.buffered} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering processor metrics: %w", err)
 		}

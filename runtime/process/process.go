@@ -574,7 +574,8 @@ func (p *Processor) flush(ctx context.Context, cl *kgo.Client, due []*batch) err
 	now := time.Now()
 	for _, b := range written {
 		p.m.batches.Inc()
-		p.m.rows.Add(float64(len(b.events)))
+		p.m.rows.Add(float64(b.inserted))
+		p.m.duplicates.Add(float64(len(b.events) - b.inserted))
 		p.m.quarantined.Add(float64(len(b.quarantine)))
 		p.m.latency.Observe(now.Sub(b.cut).Seconds())
 		if pt := p.parts[b.tp]; pt != nil {
@@ -689,7 +690,7 @@ func (p *Processor) write(ctx context.Context, b *batch) (string, error) {
 		}
 		b.quarantineDone = true
 		if !b.eventsDone && len(b.events) > 0 {
-			if chErr = p.opts.Warehouse.InsertEvents(ctx, db, b.events); chErr != nil {
+			if b.inserted, chErr = p.opts.Warehouse.InsertEvents(ctx, db, b.events); chErr != nil {
 				return
 			}
 		}

@@ -11,11 +11,12 @@ import (
 	"github.com/shoal-dev/shoal/runtime/events"
 )
 
-// Warehouse stores a batch in a tenant's ClickHouse database. Each call is one insert:
-// all rows or, on error, possibly none (the processor then writes the batch again, and
-// the events table collapses the copies by event_id).
+// Warehouse stores a batch in a tenant's ClickHouse database. InsertEvents stores each
+// event once: events already stored (a redelivery, a client's resend) are skipped, and
+// it returns how many it inserted. On error it may have inserted some; the processor
+// then writes the batch again, and those are skipped.
 type Warehouse interface {
-	InsertEvents(ctx context.Context, database string, evs []events.Event) error
+	InsertEvents(ctx context.Context, database string, evs []events.Event) (int, error)
 	InsertQuarantine(ctx context.Context, database string, rows []Quarantined) error
 }
 
@@ -91,9 +92,22 @@ func insertSQL(database, table, columns string) (string, error) {
 	return "INSERT INTO `" + database + "`.`" + table + "` " + columns, nil
 }
 
-// InsertEvents inserts evs into the database's events table in one batch, column by
+// InsertEvents inserts the events of evs the database's events table does not hold yet,
+// one per event_id, and returns how many.
+func (c *ClickHouse) InsertEvents(ctx context.Context, database string, evs []events.Event) (int, error) {
+	fresh, err := c.unstored(ctx, database, evs)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.insertEvents(ctx, database, fresh); err != nil {
+		return 0, err
+	}
+	return len(fresh), nil
+}
+
+// insertEvents inserts evs into the database's events table in one batch, column by
 // column (cheaper for the driver than row by row).
-func (c *ClickHouse) InsertEvents(ctx context.Context, database string, evs []events.Event) error {
+func (c *ClickHouse) insertEvents(ctx context.Context, database string, evs []events.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
