@@ -74,7 +74,7 @@ func TestRuntimeObjectsAccepted(t *testing.T) {
 
 	rt := testPlatform().Runtime
 	for _, role := range objects.RuntimeRoles() {
-		built := []client.Object{objects.RuntimeDeployment(tenant, role, rt), objects.RuntimeDisruptionBudget(tenant, role)}
+		built := []client.Object{objects.RuntimeDeployment(tenant, role, rt, objects.RuntimeFiles{Hash: "h", Credentials: true}), objects.RuntimeDisruptionBudget(tenant, role)}
 		if role.Serves() {
 			built = append(built, objects.RuntimeService(tenant, role), objects.RuntimeAutoscaler(tenant, role))
 		}

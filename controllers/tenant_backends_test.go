@@ -27,6 +27,7 @@ import (
 	"github.com/shoal-dev/shoal/controllers/objects"
 	"github.com/shoal-dev/shoal/internal/archive"
 	"github.com/shoal-dev/shoal/internal/clickhouse"
+	"github.com/shoal-dev/shoal/internal/config"
 	"github.com/shoal-dev/shoal/internal/lake"
 	"github.com/shoal-dev/shoal/internal/metastore"
 	"github.com/shoal-dev/shoal/internal/naming"
@@ -624,10 +625,28 @@ func TestDedicatedTenant(t *testing.T) {
 	if e := got.Status.Endpoints; e == nil || e.Ingest != "http://shoal-ingest.tenant-whale.svc" {
 		t.Errorf("status.endpoints = %+v", e)
 	}
+	// The pods' platform config is in the namespace, without the operator's secrets, and
+	// every Deployment carries its hash.
+	doc, err := secretValue(ctx, "whale", objects.RuntimeConfigSecretName, objects.RuntimeConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtimeConfig, err := config.Parse([]byte(doc))
+	if err != nil {
+		t.Fatalf("the runtime's platform config does not parse: %v", err)
+	}
+	if runtimeConfig.Kafka.Brokers[0] != testPlatform().Kafka.Brokers[0] || runtimeConfig.ClickHouse.Password != "" || runtimeConfig.Billing.SecretKey != "" {
+		t.Errorf("runtime platform config: brokers %v, ClickHouse password set %v, Stripe key set %v",
+			runtimeConfig.Kafka.Brokers, runtimeConfig.ClickHouse.Password != "", runtimeConfig.Billing.SecretKey != "")
+	}
 	for _, role := range objects.RuntimeRoles() {
 		dep := &appsv1.Deployment{}
 		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: "tenant-whale", Name: objects.RuntimeName(role)}, dep); err != nil {
 			t.Errorf("Deployment of %s: %v", role, err)
+			continue
+		}
+		if dep.Spec.Template.Annotations[objects.ConfigHashAnnotation] == "" {
+			t.Errorf("Deployment of %s has no config hash", role)
 		}
 	}
 	if n := deploymentReplicas(t, "tenant-whale", "shoal-process"); n != 3 {

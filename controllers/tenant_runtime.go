@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -57,8 +58,12 @@ func (r *TenantReconciler) reconcileRuntime(ctx context.Context, s *tenantScope)
 }
 
 func (r *TenantReconciler) applyDedicatedRuntime(ctx context.Context, t *v1alpha1.Tenant) error {
+	files, err := r.applyRuntimeFiles(ctx, t)
+	if err != nil {
+		return err
+	}
 	for _, role := range objects.RuntimeRoles() {
-		objs := []client.Object{objects.RuntimeDeployment(t, role, r.Platform.Runtime), objects.RuntimeDisruptionBudget(t, role)}
+		objs := []client.Object{objects.RuntimeDeployment(t, role, r.Platform.Runtime, files), objects.RuntimeDisruptionBudget(t, role)}
 		if role.Serves() {
 			objs = append(objs, objects.RuntimeService(t, role), objects.RuntimeAutoscaler(t, role))
 		}
@@ -69,6 +74,40 @@ func (r *TenantReconciler) applyDedicatedRuntime(ctx context.Context, t *v1alpha
 		}
 	}
 	return nil
+}
+
+// applyRuntimeFiles puts into the tenant's namespace what its runtime pods read: the
+// platform config and, when the platform names one, a copy of its credentials Secret.
+// The copy follows the original on every reconcile and resync.
+func (r *TenantReconciler) applyRuntimeFiles(ctx context.Context, t *v1alpha1.Tenant) (objects.RuntimeFiles, error) {
+	doc, err := r.Platform.RuntimeDocument()
+	if err != nil {
+		return objects.RuntimeFiles{}, err
+	}
+	secrets := []*corev1.Secret{objects.RuntimeConfigSecret(t, doc)}
+	if name := r.Platform.Runtime.CredentialsSecret; name != "" {
+		// The operator's namespace is outside the cache, which holds tenant objects only.
+		src := corev1.Secret{}
+		key := types.NamespacedName{Namespace: r.Platform.Operator.Namespace, Name: name}
+		if err := r.reader().Get(ctx, key, &src); err != nil {
+			return objects.RuntimeFiles{}, fmt.Errorf("reading the platform's credentials Secret %s (runtime.credentialsSecret): %w", key, err)
+		}
+		secrets = append(secrets, objects.RuntimeCredentialsSecret(t, objects.RuntimeCredentials(r.Platform, src.Data)))
+	}
+	for _, s := range secrets {
+		if err := apply(ctx, r.Client, s); err != nil {
+			return objects.RuntimeFiles{}, err
+		}
+	}
+	return objects.RuntimeFiles{Hash: objects.RuntimeFilesHash(secrets...), Credentials: len(secrets) > 1}, nil
+}
+
+// reader reads past the cache when there is an API reader.
+func (r *TenantReconciler) reader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
+	}
+	return r.Client
 }
 
 func (r *TenantReconciler) readRuntimeDeployments(ctx context.Context, t *v1alpha1.Tenant) ([]appsv1.Deployment, error) {

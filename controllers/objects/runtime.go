@@ -87,20 +87,93 @@ func roleConfig(rt config.Runtime, role RuntimeRole) config.RuntimeRole {
 	}
 }
 
-// RuntimeDeployment runs one role of a Dedicated tenant's runtime: `shoal <role> --tenant
-// <name>`, as a restricted pod. Roles under an autoscaler leave spec.replicas to it, so
-// the operator and the autoscaler never fight over the count.
-func RuntimeDeployment(t *v1alpha1.Tenant, role RuntimeRole, rt config.Runtime) *appsv1.Deployment {
+// Where a runtime pod finds its files.
+const (
+	// RuntimeConfigDir holds platform.yaml, the platform config the pod reads.
+	RuntimeConfigDir = "/etc/shoal"
+	// RuntimeConfigFile is the platform config's file name in RuntimeConfigDir and its
+	// key in the RuntimeConfigSecret.
+	RuntimeConfigFile = "platform.yaml"
+	// RuntimeClickHouseDir holds the tenant's ClickHouse Secret (address, user,
+	// password) for the roles that reach its installation.
+	RuntimeClickHouseDir = "/etc/shoal/clickhouse"
+	// RuntimeConfigSecretName and RuntimeCredentialsSecretName are the Secrets in a
+	// Dedicated tenant's namespace holding the platform config and the copy of the
+	// platform's backend credentials.
+	RuntimeConfigSecretName      = "shoal-runtime-config"
+	RuntimeCredentialsSecretName = "shoal-runtime-credentials"
+	// ConfigHashAnnotation on the pod template changes with the files' content, so a
+	// config change rolls the pods.
+	ConfigHashAnnotation = "shoal.dev/config-hash"
+)
+
+// RuntimeFiles says what a Dedicated tenant's runtime pods mount besides the tenant's
+// ClickHouse Secret.
+type RuntimeFiles struct {
+	// Hash of the config and credentials Secrets' content.
+	Hash string
+	// Credentials is whether the platform's credentials are copied into the namespace.
+	Credentials bool
+}
+
+// runtimeArgs is the role's command line. Ingest serves its API, health and metrics on
+// one port; the processor serves health and metrics only.
+func runtimeArgs(t *v1alpha1.Tenant, role RuntimeRole) []string {
+	args := []string{string(role), "--config", RuntimeConfigDir + "/" + RuntimeConfigFile}
+	if role != RoleIngest {
+		// The ingest API finds the tenant from the write key; the others serve one tenant.
+		args = append(args, "--tenant", t.Name, "--clickhouse-credentials", RuntimeClickHouseDir)
+	}
+	return append(args, "--listen", fmt.Sprintf(":%d", rolePort(role)))
+}
+
+func rolePort(role RuntimeRole) int32 {
+	if role.Serves() {
+		return HTTPPort
+	}
+	return HealthPort
+}
+
+func rolePortName(role RuntimeRole) string {
+	if role.Serves() {
+		return "http"
+	}
+	return "health"
+}
+
+// runtimeVolumes are the role's volumes and their mounts: the platform config, the
+// platform's credentials when copied, and the tenant's ClickHouse Secret for the roles
+// that reach the installation.
+func runtimeVolumes(t *v1alpha1.Tenant, role RuntimeRole, rt config.Runtime, files RuntimeFiles) ([]corev1.Volume, []corev1.VolumeMount) {
+	secretVolume := func(name, secret string) corev1.Volume {
+		return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret}}}
+	}
+	vols := []corev1.Volume{secretVolume("config", RuntimeConfigSecretName)}
+	mounts := []corev1.VolumeMount{{Name: "config", MountPath: RuntimeConfigDir, ReadOnly: true}}
+	if files.Credentials {
+		vols = append(vols, secretVolume("credentials", RuntimeCredentialsSecretName))
+		mounts = append(mounts, corev1.VolumeMount{Name: "credentials", MountPath: rt.CredentialsDir, ReadOnly: true})
+	}
+	if role != RoleIngest {
+		vols = append(vols, secretVolume("clickhouse", naming.ClickHouseSecret(t.Name)))
+		mounts = append(mounts, corev1.VolumeMount{Name: "clickhouse", MountPath: RuntimeClickHouseDir, ReadOnly: true})
+	}
+	return vols, mounts
+}
+
+// RuntimeDeployment runs one role of a Dedicated tenant's runtime (`shoal <role>`) as a
+// restricted pod reading the files the operator put in the namespace. Roles under an
+// autoscaler leave spec.replicas to it, so the operator and the autoscaler never fight
+// over the count.
+func RuntimeDeployment(t *v1alpha1.Tenant, role RuntimeRole, rt config.Runtime, files RuntimeFiles) *appsv1.Deployment {
 	var replicas *int32
 	if !role.Serves() {
 		n := minReplicas(t, role)
 		replicas = &n
 	}
 	yes, no := true, false
-	ports := []corev1.ContainerPort{{Name: "health", ContainerPort: HealthPort}}
-	if role.Serves() {
-		ports = append([]corev1.ContainerPort{{Name: "http", ContainerPort: HTTPPort}}, ports...)
-	}
+	ports := []corev1.ContainerPort{{Name: rolePortName(role), ContainerPort: rolePort(role)}}
+	volumes, mounts := runtimeVolumes(t, role, rt, files)
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: runtimeMeta(t, role),
@@ -108,9 +181,13 @@ func RuntimeDeployment(t *v1alpha1.Tenant, role RuntimeRole, rt config.Runtime) 
 			Replicas: replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: runtimeSelector(t, role)},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: runtimeLabels(t, role)},
+				ObjectMeta: metav1.ObjectMeta{
+					Labels:      runtimeLabels(t, role),
+					Annotations: map[string]string{ConfigHashAnnotation: files.Hash},
+				},
 				Spec: corev1.PodSpec{
 					AutomountServiceAccountToken: &no,
+					Volumes:                      volumes,
 					SecurityContext: &corev1.PodSecurityContext{
 						RunAsNonRoot:   &yes,
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
@@ -119,11 +196,12 @@ func RuntimeDeployment(t *v1alpha1.Tenant, role RuntimeRole, rt config.Runtime) 
 						Name:            string(role),
 						Image:           rt.Image,
 						ImagePullPolicy: rt.ImagePullPolicy,
-						Args:            []string{string(role), "--tenant", t.Name},
+						Args:            runtimeArgs(t, role),
 						Ports:           ports,
+						VolumeMounts:    mounts,
 						Resources:       roleConfig(rt, role).Resources,
-						LivenessProbe:   httpProbe("/healthz"),
-						ReadinessProbe:  httpProbe("/readyz"),
+						LivenessProbe:   httpProbe("/healthz", rolePortName(role)),
+						ReadinessProbe:  httpProbe("/readyz", rolePortName(role)),
 						SecurityContext: &corev1.SecurityContext{
 							AllowPrivilegeEscalation: &no,
 							ReadOnlyRootFilesystem:   &yes,
@@ -138,9 +216,9 @@ func RuntimeDeployment(t *v1alpha1.Tenant, role RuntimeRole, rt config.Runtime) 
 	}
 }
 
-func httpProbe(path string) *corev1.Probe {
+func httpProbe(path, port string) *corev1.Probe {
 	return &corev1.Probe{
-		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("health")}},
+		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString(port)}},
 	}
 }
 

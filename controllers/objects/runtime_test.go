@@ -34,17 +34,26 @@ func testRuntime() config.Runtime {
 
 func TestRuntimeDeployment(t *testing.T) {
 	tenant := dedicatedTenant()
+	files := RuntimeFiles{Hash: "abc", Credentials: true}
 	for _, tc := range []struct {
 		role         RuntimeRole
 		wantReplicas *int32
 		wantPorts    []string
+		wantArgs     []string
+		wantMounts   []string
 	}{
-		{RoleIngest, nil, []string{"http", "health"}},
-		{RoleProcess, ptr(int32(4)), []string{"health"}},
-		{RoleQuery, nil, []string{"http", "health"}},
+		{RoleIngest, nil, []string{"http"},
+			[]string{"ingest", "--config", "/etc/shoal/platform.yaml", "--listen", ":8080"},
+			[]string{"config:/etc/shoal", "credentials:/etc/shoal/secrets"}},
+		{RoleProcess, ptr(int32(4)), []string{"health"},
+			[]string{"process", "--config", "/etc/shoal/platform.yaml", "--tenant", "globex", "--clickhouse-credentials", "/etc/shoal/clickhouse", "--listen", ":8081"},
+			[]string{"config:/etc/shoal", "credentials:/etc/shoal/secrets", "clickhouse:/etc/shoal/clickhouse"}},
+		{RoleQuery, nil, []string{"http"},
+			[]string{"query", "--config", "/etc/shoal/platform.yaml", "--tenant", "globex", "--clickhouse-credentials", "/etc/shoal/clickhouse", "--listen", ":8080"},
+			[]string{"config:/etc/shoal", "credentials:/etc/shoal/secrets", "clickhouse:/etc/shoal/clickhouse"}},
 	} {
 		t.Run(string(tc.role), func(t *testing.T) {
-			d := RuntimeDeployment(tenant, tc.role, testRuntime())
+			d := RuntimeDeployment(tenant, tc.role, testRuntime(), files)
 			if d.Name != "shoal-"+string(tc.role) || d.Namespace != "tenant-globex" || !metav1.IsControlledBy(d, tenant) {
 				t.Errorf("metadata = %+v", d.ObjectMeta)
 			}
@@ -59,8 +68,31 @@ func TestRuntimeDeployment(t *testing.T) {
 				t.Errorf("selector %v does not match the pod labels %v", d.Spec.Selector, d.Spec.Template.Labels)
 			}
 			c := d.Spec.Template.Spec.Containers[0]
-			if !slices.Equal(c.Args, []string{string(tc.role), "--tenant", "globex"}) || c.Image != "shoal:latest" {
-				t.Errorf("container = %s %v", c.Image, c.Args)
+			if !slices.Equal(c.Args, tc.wantArgs) || c.Image != "shoal:latest" {
+				t.Errorf("container = %s %v, want args %v", c.Image, c.Args, tc.wantArgs)
+			}
+			var mounts []string
+			volumes := map[string]string{}
+			for _, v := range d.Spec.Template.Spec.Volumes {
+				volumes[v.Name] = v.Secret.SecretName
+			}
+			for _, m := range c.VolumeMounts {
+				mounts = append(mounts, m.Name+":"+m.MountPath)
+				if volumes[m.Name] == "" || !m.ReadOnly {
+					t.Errorf("mount %s: volume %q, read-only %v", m.Name, volumes[m.Name], m.ReadOnly)
+				}
+			}
+			if !slices.Equal(mounts, tc.wantMounts) {
+				t.Errorf("mounts = %v, want %v", mounts, tc.wantMounts)
+			}
+			if volumes["clickhouse"] != "" && volumes["clickhouse"] != "globex-clickhouse" {
+				t.Errorf("ClickHouse credentials from Secret %s", volumes["clickhouse"])
+			}
+			if d.Spec.Template.Annotations[ConfigHashAnnotation] != "abc" {
+				t.Errorf("pod annotations = %v, want the files' hash", d.Spec.Template.Annotations)
+			}
+			if p := c.ReadinessProbe.HTTPGet.Port.StrVal; p != tc.wantPorts[0] {
+				t.Errorf("readiness probe on port %s, want %s", p, tc.wantPorts[0])
 			}
 			var ports []string
 			for _, p := range c.Ports {
@@ -123,3 +155,54 @@ func TestClickHouseInstallationSize(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestRuntimeDeploymentWithoutCredentials(t *testing.T) {
+	d := RuntimeDeployment(dedicatedTenant(), RoleIngest, testRuntime(), RuntimeFiles{})
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Name == "credentials" {
+			t.Error("credentials mounted although the platform has none to copy")
+		}
+	}
+}
+
+func TestRuntimeCredentials(t *testing.T) {
+	data := map[string][]byte{"clickhouse-password": []byte("admin"), "metastore-dsn": []byte("postgres://x")}
+	for _, tc := range []struct {
+		name         string
+		passwordFile string
+		want         []string
+	}{
+		{"admin password file left out", "/etc/shoal/secrets/clickhouse-password", []string{"metastore-dsn"}},
+		{"password elsewhere", "/var/run/ch/password", []string{"clickhouse-password", "metastore-dsn"}},
+		{"inline password", "", []string{"clickhouse-password", "metastore-dsn"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &config.Platform{}
+			p.Default()
+			p.ClickHouse.PasswordFile = tc.passwordFile
+			got := RuntimeCredentials(p, data)
+			var keys []string
+			for k := range got {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			if !slices.Equal(keys, tc.want) {
+				t.Errorf("keys = %v, want %v", keys, tc.want)
+			}
+		})
+	}
+}
+
+func TestRuntimeFilesHash(t *testing.T) {
+	tenant := dedicatedTenant()
+	a := RuntimeFilesHash(RuntimeConfigSecret(tenant, []byte("kafka: a")))
+	if a != RuntimeFilesHash(RuntimeConfigSecret(tenant, []byte("kafka: a"))) {
+		t.Error("the hash of the same content differs")
+	}
+	if a == RuntimeFilesHash(RuntimeConfigSecret(tenant, []byte("kafka: b"))) {
+		t.Error("a config change leaves the hash alone: pods would not restart")
+	}
+	if a == RuntimeFilesHash(RuntimeConfigSecret(tenant, []byte("kafka: a")), RuntimeCredentialsSecret(tenant, map[string][]byte{"k": []byte("v")})) {
+		t.Error("adding credentials leaves the hash alone")
+	}
+}

@@ -73,6 +73,33 @@ type Runtime struct {
 	Ingest  RuntimeRole `json:"ingest,omitempty"`
 	Process RuntimeRole `json:"process,omitempty"`
 	Query   RuntimeRole `json:"query,omitempty"`
+	// CredentialsSecret names the Secret in the operator's namespace whose files the
+	// *File settings point at (mounted at CredentialsDir). It is copied into each
+	// Dedicated tenant's namespace, without the ClickHouse admin password, for the
+	// tenant's runtime pods; none is copied when empty.
+	CredentialsSecret string `json:"credentialsSecret,omitempty"`
+	// CredentialsDir is where the runtime pods mount that copy: the directory the *File
+	// settings name. Default /etc/shoal/secrets.
+	CredentialsDir string `json:"credentialsDir,omitempty"`
+}
+
+// DefaultCredentialsDir is where the backend credentials are mounted in Shoal's pods.
+const DefaultCredentialsDir = "/etc/shoal/secrets"
+
+// RuntimeDocument is the platform config a Dedicated tenant's runtime pods read: this
+// one without what only the operator may hold. Billing is left out (the runtime never
+// calls Stripe), and so is the ClickHouse admin password: the tenant's pods connect to
+// the tenant's own installation with the tenant's credentials. It is stored in a Secret
+// all the same, because other sections may hold inline credentials.
+func (p *Platform) RuntimeDocument() ([]byte, error) {
+	doc := *p
+	doc.Billing = billing.Config{}
+	doc.ClickHouse.Password, doc.ClickHouse.PasswordFile = "", ""
+	data, err := yaml.Marshal(&doc)
+	if err != nil {
+		return nil, fmt.Errorf("writing the runtime's platform config: %w", err)
+	}
+	return data, nil
 }
 
 // RuntimeRole configures the pods of one runtime role.
@@ -240,6 +267,9 @@ func (p *Platform) Default() {
 	}
 	if rt.ImagePullPolicy == "" {
 		rt.ImagePullPolicy = corev1.PullIfNotPresent
+	}
+	if rt.CredentialsDir == "" {
+		rt.CredentialsDir = DefaultCredentialsDir
 	}
 	for _, role := range []*RuntimeRole{&rt.Ingest, &rt.Process, &rt.Query} {
 		role.defaultResources()

@@ -401,3 +401,43 @@ func TestBillingPricesInGo(t *testing.T) {
 		t.Errorf("after Default again: %v", err)
 	}
 }
+
+// The runtime's document is a valid platform config that keeps what the runtime reads and
+// leaves out what only the operator may hold.
+func TestRuntimeDocument(t *testing.T) {
+	cfg, err := Parse([]byte(header + `
+kafka: {brokers: ["kafka:9092"]}
+clickhouse: {addr: "clickhouse:9000", user: admin, password: admin-secret}
+lake: {bucket: shoal-lake}
+metastore: {dsn: "postgres://shoal@db:5432/shoal"}
+billing: {secretKey: sk_test_secret}
+plans: [{name: free, stripePriceID: price_free}]
+runtime: {credentialsSecret: shoal-backends}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := cfg.RuntimeDocument()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"admin-secret", "sk_test_secret"} {
+		if strings.Contains(string(doc), secret) {
+			t.Errorf("runtime document holds %q:\n%s", secret, doc)
+		}
+	}
+	rt, err := Parse(doc)
+	if err != nil {
+		t.Fatalf("runtime document does not parse: %v\n%s", err, doc)
+	}
+	if rt.Kafka.Brokers[0] != "kafka:9092" || rt.Lake.Bucket != "shoal-lake" || rt.Metastore.DSN != cfg.Metastore.DSN ||
+		rt.ClickHouse.Addr != "clickhouse:9000" || rt.Runtime.CredentialsDir != DefaultCredentialsDir || len(rt.Plans) != 1 {
+		t.Errorf("runtime document lost settings: %+v", rt)
+	}
+	if rt.Billing.SecretKey != "" || rt.Billing.SecretKeyFile != "" {
+		t.Error("billing is on in the runtime document")
+	}
+	if cfg.ClickHouse.Password != "admin-secret" {
+		t.Error("RuntimeDocument changed the operator's own config")
+	}
+}

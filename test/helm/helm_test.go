@@ -616,6 +616,10 @@ func checkConfigMap(t *testing.T, r *release, want expectation) *corev1.ConfigMa
 	if cfg.ClickHouse.Addr != want.clickhouseAddr || cfg.ClickHouse.PasswordFile != want.passwordFile {
 		t.Errorf("clickhouse %v, want addr %q and passwordFile %q", cfg.ClickHouse, want.clickhouseAddr, want.passwordFile)
 	}
+	// Dedicated tenants' runtime pods get a copy of the same credentials Secret.
+	if cfg.Runtime.CredentialsSecret != want.backendSecret || cfg.Runtime.CredentialsDir != secretsDir {
+		t.Errorf("runtime.credentialsSecret %q in %q, want %q in %q", cfg.Runtime.CredentialsSecret, cfg.Runtime.CredentialsDir, want.backendSecret, secretsDir)
+	}
 	if cfg.Billing.SecretKeyFile != want.billingKeyFile {
 		t.Errorf("billing.secretKeyFile %q, want %q", cfg.Billing.SecretKeyFile, want.billingKeyFile)
 	}

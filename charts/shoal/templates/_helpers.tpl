@@ -108,7 +108,12 @@ platform.billing.prices fails here as the operator would fail at start.
 {{- end -}}
 apiVersion: config.shoal.dev/v1alpha1
 kind: PlatformConfig
-{{- $platform := dict "operator" $operator "plans" .Values.platform.plans "runtime" (.Values.platform.runtime | default dict) }}
+{{- $runtime := deepCopy (.Values.platform.runtime | default dict) }}
+{{- if and .Values.backendSecret.name (not (hasKey $runtime "credentialsSecret")) }}
+{{- /* Dedicated tenants' runtime pods get a copy of the same credentials. */}}
+{{- $_ := set $runtime "credentialsSecret" .Values.backendSecret.name }}
+{{- end }}
+{{- $platform := dict "operator" $operator "plans" .Values.platform.plans "runtime" $runtime }}
 {{- range $section := list "kafka" "clickhouse" "lake" "metastore" "billing" }}
 {{- $_ := set $platform $section (get $.Values.platform $section | default dict) }}
 {{- end }}
