@@ -22,6 +22,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/kafka"
 	"github.com/shoal-dev/shoal/internal/lake"
 	"github.com/shoal-dev/shoal/internal/metastore"
+	"github.com/shoal-dev/shoal/internal/sealing"
 )
 
 // APIVersion and Kind identify a platform config file.
@@ -61,6 +62,10 @@ type Platform struct {
 	// not read from the document: Default fills them from plans[].stripePriceID, so the
 	// plan catalog is the one place a plan's price is written.
 	Billing billing.Config `json:"billing,omitempty"`
+
+	// Sealing holds the keys data-source credentials are encrypted with in the
+	// metastore. Optional: without keys, data sources cannot hold credentials.
+	Sealing sealing.Config `json:"sealing,omitempty"`
 }
 
 // Runtime configures the runtime Deployments of Dedicated tenants.
@@ -280,6 +285,7 @@ func (p *Platform) Default() {
 	p.Metastore.Default()
 	p.Billing.Default()
 	p.Billing.Prices = p.planPrices()
+	p.Sealing.Default()
 }
 
 // planPrices maps each plan that has a Stripe price to it: what billing.Config.Prices
@@ -495,6 +501,9 @@ func (p *Platform) validate() field.ErrorList {
 	errs = append(errs, p.Lake.Validate(field.NewPath("lake"))...)
 	errs = append(errs, p.Metastore.Validate(field.NewPath("metastore"))...)
 	errs = append(errs, p.validateBilling()...)
+	if len(p.Sealing.Keys) > 0 || p.Sealing.CurrentKeyID != "" {
+		errs = append(errs, p.Sealing.Validate(field.NewPath("sealing"))...)
+	}
 	return errs
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/kafka"
 	"github.com/shoal-dev/shoal/internal/lake"
 	"github.com/shoal-dev/shoal/internal/metastore"
+	"github.com/shoal-dev/shoal/internal/sealing"
 )
 
 const header = "apiVersion: config.shoal.dev/v1alpha1\nkind: PlatformConfig\n"
@@ -439,5 +440,26 @@ runtime: {credentialsSecret: shoal-backends}
 	}
 	if cfg.ClickHouse.Password != "admin-secret" {
 		t.Error("RuntimeDocument changed the operator's own config")
+	}
+}
+
+func TestSealing(t *testing.T) {
+	key, err := sealing.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse([]byte(header + backends + "plans: [{name: free}]\nsealing:\n  keys: [{id: k1, value: " + key + "}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Sealing.CurrentKeyID != "k1" {
+		t.Errorf("current key %q, want the only key k1", cfg.Sealing.CurrentKeyID)
+	}
+	if _, err := Parse([]byte(header + backends + "plans: [{name: free}]\n")); err != nil {
+		t.Errorf("sealing is optional: %v", err)
+	}
+	_, err = Parse([]byte(header + backends + "plans: [{name: free}]\nsealing:\n  currentKeyID: k2\n  keys: [{id: k1, value: " + key + "}]\n"))
+	if err == nil || !strings.Contains(err.Error(), "sealing.currentKeyID") {
+		t.Errorf("error %v, want one naming sealing.currentKeyID", err)
 	}
 }
