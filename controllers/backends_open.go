@@ -69,6 +69,7 @@ func OpenBackends(ctx context.Context, p *config.Platform, c client.Client) (Bac
 	}
 	closers = append(closers, store.Close)
 	b.Metastore = store
+	b.Catalog = store
 
 	bill, err := billing.New(p.BillingConfig())
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoal-dev/shoal/internal/billing"
 	"github.com/shoal-dev/shoal/internal/config"
+	"github.com/shoal-dev/shoal/internal/kafka"
 	"github.com/shoal-dev/shoal/internal/testbackends"
 	"github.com/shoal-dev/shoal/internal/testenv"
 	"github.com/shoal-dev/shoal/internal/testplatform"
@@ -156,6 +157,25 @@ func startManager(ctx context.Context) error {
 	}
 	reconciler = r
 	if err := r.SetupWithManager(mgr, platform.Operator.MaxConcurrentReconciles); err != nil {
+		return err
+	}
+	progress, err := kafka.NewConsumerProgress(platform.Kafka)
+	if err != nil {
+		return err
+	}
+	go func() { <-ctx.Done(); progress.Close() }()
+	pipelines := &PipelineReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("shoal-operator"),
+		Platform:  platform,
+		Connect:   ConnectRollups,
+		Processor: progress,
+		Catalog:   b.Catalog,
+		// Short, so a pipeline is built and swapped within a test.
+		CutoffLead: time.Second, ClockSkew: time.Second, RetireGrace: time.Second, ResyncInterval: testResync,
+	}
+	if err := pipelines.SetupWithManager(mgr, platform.Operator.MaxConcurrentReconciles); err != nil {
 		return err
 	}
 	go func() {

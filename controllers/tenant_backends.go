@@ -29,6 +29,8 @@ type Backends struct {
 	Metastore TenantStore
 	// Billing manages Stripe subscriptions; when it is not enabled billing is off.
 	Billing Subscriptions
+	// Catalog is where the Pipeline controller publishes pipelines for the query API.
+	Catalog PipelineCatalog
 }
 
 // TenantDatabases creates, checks, exports and drops tenant databases on one ClickHouse.

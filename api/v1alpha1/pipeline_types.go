@@ -131,7 +131,157 @@ type PipelineStatus struct {
 	// ObservedGeneration is the spec generation the conditions describe.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Database is the tenant's ClickHouse database holding the rollup tables.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Database string `json:"database,omitempty"`
+
+	// Active is the rollup queries read: fully backfilled, fed by its view. During a
+	// rebuild it is still the previous spec's, until Pending replaces it.
+	// +optional
+	Active *RollupStatus `json:"active,omitempty"`
+
+	// Pending is the rollup being built (created, then backfilled) for the current spec;
+	// it becomes Active once its backfill is complete.
+	// +optional
+	Pending *RollupStatus `json:"pending,omitempty"`
+
+	// Retired are rollup tables replaced by a rebuild, dropped (with their views) once no
+	// query can still be reading them.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	Retired []RetiredRollup `json:"retired,omitempty"`
 }
+
+// RollupStatus is one build of a pipeline's rollup: a table and the materialized view
+// feeding it, for one version of the spec.
+type RollupStatus struct {
+	// Table is the rollup table, in status.database.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	Table string `json:"table"`
+
+	// View is the materialized view feeding Table from the events table.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	View string `json:"view"`
+
+	// SpecHash identifies the pipeline name and spec the rollup was built for.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	SpecHash string `json:"specHash"`
+
+	// Generation is the pipeline generation the rollup was built for.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
+
+	// Cutoff splits the events: the view aggregates those received at or after it, the
+	// backfill those received before. Kept so a restarted operator backfills exactly what
+	// the view leaves out.
+	// +required
+	Cutoff metav1.Time `json:"cutoff"`
+
+	// Dimensions and Metrics the table holds: what queries may ask of it, which during a
+	// rebuild may differ from the spec.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	Dimensions []FieldRef `json:"dimensions,omitempty"`
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=63
+	Metrics []string `json:"metrics,omitempty"`
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=3
+	Granularities []Granularity `json:"granularities,omitempty"`
+
+	// Backfill is the progress of the backfill of stored events.
+	// +optional
+	Backfill BackfillStatus `json:"backfill,omitempty"`
+}
+
+// BackfillStatus is the progress of a backfill. It runs one chunk (a month of event
+// timestamps) at a time, oldest first; a chunk interrupted by a restart is redone from
+// scratch, so no event is counted twice.
+type BackfillStatus struct {
+	// Phase is Disabled, WaitingForProcessor, Running or Complete.
+	// +optional
+	// +kubebuilder:validation:Enum=Disabled;WaitingForProcessor;Running;Complete
+	Phase BackfillPhase `json:"phase,omitempty"`
+
+	// TotalChunks is the number of chunks, once known.
+	// +optional
+	TotalChunks int32 `json:"totalChunks,omitempty"`
+
+	// CompletedChunks is the number of chunks done.
+	// +optional
+	CompletedChunks int32 `json:"completedChunks,omitempty"`
+
+	// LastChunk is the last chunk done, as YYYY-MM; the next one is later.
+	// +optional
+	// +kubebuilder:validation:MaxLength=7
+	LastChunk string `json:"lastChunk,omitempty"`
+
+	// Events is the number of stored events aggregated so far.
+	// +optional
+	Events int64 `json:"events,omitempty"`
+
+	// CompletedAt is when the backfill finished.
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+}
+
+// BackfillPhase is where a backfill is.
+type BackfillPhase string
+
+// Backfill phases.
+const (
+	BackfillDisabled            BackfillPhase = "Disabled"
+	BackfillWaitingForProcessor BackfillPhase = "WaitingForProcessor"
+	BackfillRunning             BackfillPhase = "Running"
+	BackfillComplete            BackfillPhase = "Complete"
+)
+
+// RetiredRollup is a replaced rollup waiting to be dropped.
+type RetiredRollup struct {
+	// Table and View to drop.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	Table string `json:"table"`
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	View string `json:"view"`
+	// Since is when it was replaced; it is dropped a grace period later.
+	// +required
+	Since metav1.Time `json:"since"`
+}
+
+// Pipeline condition types.
+const (
+	// PipelineTableReady: the rollup table and view of the current spec exist.
+	PipelineTableReady = "TableReady"
+	// PipelineBackfillComplete: the current spec's rollup holds the stored events too
+	// (or backfill is disabled).
+	PipelineBackfillComplete = "BackfillComplete"
+)
+
+// Pipeline condition reasons (with the shared ones: ReasonBackendError,
+// ReasonBackendUnavailable, ReasonInProgress).
+const (
+	ReasonTenantNotReady      = "TenantNotReady"
+	ReasonInvalidSpec         = "InvalidSpec"
+	ReasonTableCreated        = "TableCreated"
+	ReasonWaitingForProcessor = "WaitingForProcessor"
+	ReasonBackfilling         = "Backfilling"
+	ReasonBackfilled          = "Backfilled"
+	ReasonBackfillDisabled    = "BackfillDisabled"
+	ReasonRebuilding          = "Rebuilding"
+	ReasonServing             = "Serving"
+)
 
 // Pipeline is a metric definition in a tenant's namespace. It becomes a rollup table and a
 // materialized view in the tenant's ClickHouse database, backfilled from raw events.
@@ -140,6 +290,8 @@ type PipelineStatus struct {
 // +kubebuilder:resource:shortName=pipe,categories=shoal
 // +kubebuilder:printcolumn:name="Event Types",type=string,JSONPath=`.spec.source.eventTypes`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Table",type=string,JSONPath=`.status.active.table`
+// +kubebuilder:printcolumn:name="Backfill",type=string,JSONPath=`.status.pending.backfill.phase`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Pipeline struct {

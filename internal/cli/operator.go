@@ -20,6 +20,7 @@ import (
 
 	"github.com/shoal-dev/shoal/controllers"
 	"github.com/shoal-dev/shoal/internal/config"
+	"github.com/shoal-dev/shoal/internal/kafka"
 	"github.com/shoal-dev/shoal/internal/kubescheme"
 	"github.com/shoal-dev/shoal/internal/naming"
 )
@@ -122,7 +123,28 @@ func NewManager(ctx context.Context, restConfig *rest.Config, platform *config.P
 		closeBackends()
 		return nil, nil, fmt.Errorf("setting up tenant controller: %w", err)
 	}
-	return mgr, closeBackends, nil
+	progress, err := kafka.NewConsumerProgress(platform.Kafka)
+	if err != nil {
+		closeBackends()
+		return nil, nil, fmt.Errorf("setting up pipeline controller: %w", err)
+	}
+	pipelines := &controllers.PipelineReconciler{
+		Client:         mgr.GetClient(),
+		APIReader:      mgr.GetAPIReader(),
+		Recorder:       mgr.GetEventRecorder("shoal-operator"),
+		Platform:       platform,
+		Connect:        controllers.ConnectRollups,
+		Processor:      progress,
+		Catalog:        backends.Catalog,
+		ResyncInterval: platform.Operator.ResyncInterval.Duration,
+	}
+	if err := pipelines.SetupWithManager(mgr, platform.Operator.MaxConcurrentReconciles); err != nil {
+		progress.Close()
+		closeBackends()
+		return nil, nil, fmt.Errorf("setting up pipeline controller: %w", err)
+	}
+	closeAll := func() { progress.Close(); closeBackends() }
+	return mgr, closeAll, nil
 }
 
 // newManager builds the manager. Only Secrets and Deployments that belong to a tenant are

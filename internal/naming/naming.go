@@ -94,3 +94,41 @@ const DedicatedClickHouseUser = "shoal"
 // ClickHouseInstallation is the name of a Dedicated tenant's Altinity installation in its
 // namespace.
 const ClickHouseInstallation = "clickhouse"
+
+// PipelineFinalizer holds a Pipeline until its rollup table and view are dropped.
+const PipelineFinalizer = Domain + "/pipeline-cleanup"
+
+// maxPipelinePart bounds the readable part of a rollup name taken from the pipeline name.
+const maxPipelinePart = 40
+
+// PipelineTable is the rollup table, in the tenant's database, of one build of a
+// pipeline: specHash (lower-case hex, from the pipeline's name and spec) tells builds
+// apart, so a rebuild writes a new table while the old one still serves. Pipeline names
+// may hold '-' and '.', which become '_'; the hash keeps names that map alike distinct.
+func PipelineTable(pipeline, specHash string) string {
+	part := strings.Map(func(r rune) rune {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return '_'
+	}, pipeline)
+	if len(part) > maxPipelinePart {
+		part = part[:maxPipelinePart]
+	}
+	return "pipeline_" + part + "_" + specHash
+}
+
+// PipelineView is the materialized view feeding PipelineTable.
+func PipelineView(pipeline, specHash string) string { return PipelineTable(pipeline, specHash) + "_mv" }
+
+// ProcessorGroup is the Kafka consumer group of the processor serving a tenant: the
+// shared processor's for Shared tenants, the tenant's own for Dedicated ones. It must
+// match runtime/process (DefaultGroup, and DefaultGroup-<tenant> with Options.Tenant).
+func ProcessorGroup(tenant string, dedicated bool) string {
+	if dedicated {
+		return processorGroup + "-" + tenant
+	}
+	return processorGroup
+}
+
+const processorGroup = "shoal-process"

@@ -84,3 +84,26 @@ func TestBackendNames(t *testing.T) {
 		}
 	}
 }
+
+func TestPipelineNames(t *testing.T) {
+	identifier := regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	for _, tc := range []struct{ pipeline, hash, table string }{
+		{"revenue", "0123456789", "pipeline_revenue_0123456789"},
+		{"daily-active.users", "abcdef0123", "pipeline_daily_active_users_abcdef0123"},
+		{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "0000000000", "pipeline_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa_0000000000"},
+	} {
+		table, view := PipelineTable(tc.pipeline, tc.hash), PipelineView(tc.pipeline, tc.hash)
+		if table != tc.table || view != tc.table+"_mv" {
+			t.Errorf("PipelineTable/View(%q) = %q, %q, want %q", tc.pipeline, table, view, tc.table)
+		}
+		if !identifier.MatchString(table) || !identifier.MatchString(view) {
+			t.Errorf("%q or %q is not a ClickHouse identifier", table, view)
+		}
+	}
+	if g := ProcessorGroup("acme", false); g != "shoal-process" {
+		t.Errorf("shared group %q", g)
+	}
+	if g := ProcessorGroup("acme", true); g != "shoal-process-acme" {
+		t.Errorf("dedicated group %q", g)
+	}
+}
