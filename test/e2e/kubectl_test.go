@@ -112,6 +112,7 @@ func run(m *testing.M) int {
 	}
 	servers.Configure(platform)
 	dataPathPlatform = platform
+	backends = servers
 	// Stand-ins for the Altinity operator and the deployment controller, so the Dedicated
 	// sample can become Ready.
 	if err := env.RunInstallationStandIn(ctx, servers.ClickHouse.Addr, servers.ClickHouse.UsersDir); err != nil {
