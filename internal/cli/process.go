@@ -35,6 +35,7 @@ type processOptions struct {
 	batchMaxRecords int
 	batchMaxBytes   int
 	batchMaxWait    time.Duration
+	sessionTimeout  time.Duration
 }
 
 func newProcessCommand() *cobra.Command {
@@ -77,6 +78,7 @@ writes and commits what it holds, within --shutdown-timeout, and leaves the grou
 	f.IntVar(&opts.batchMaxRecords, "batch-max-records", process.DefaultBatchMaxRecords, "records of a partition batch")
 	f.IntVar(&opts.batchMaxBytes, "batch-max-bytes", process.DefaultBatchMaxBytes, "bytes of a partition batch")
 	f.DurationVar(&opts.batchMaxWait, "batch-max-wait", process.DefaultBatchMaxWait, "how long a record may wait for its batch to fill")
+	f.DurationVar(&opts.sessionTimeout, "session-timeout", process.DefaultSessionTimeout, "how long the consumer group waits for a processor that stopped answering before giving its partitions to the others")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
@@ -120,6 +122,7 @@ func runProcess(cmd *cobra.Command, opts processOptions) error {
 		BatchMaxRecords: opts.batchMaxRecords,
 		BatchMaxBytes:   opts.batchMaxBytes,
 		BatchMaxWait:    opts.batchMaxWait,
+		SessionTimeout:  opts.sessionTimeout,
 		Warehouse:       warehouse,
 		Lake:            objects,
 		Tenants:         process.NewTenantCache(store, 0),

@@ -122,13 +122,14 @@ func PipelineTable(pipeline, specHash string) string {
 func PipelineView(pipeline, specHash string) string { return PipelineTable(pipeline, specHash) + "_mv" }
 
 // ProcessorGroup is the Kafka consumer group of the processor serving a tenant: the
-// shared processor's for Shared tenants, the tenant's own for Dedicated ones. It must
-// match runtime/process (DefaultGroup, and DefaultGroup-<tenant> with Options.Tenant).
+// shared processor's (SharedProcessorGroup) for Shared tenants, the tenant's own for
+// Dedicated ones.
 func ProcessorGroup(tenant string, dedicated bool) string {
 	if dedicated {
-		return processorGroup + "-" + tenant
+		return SharedProcessorGroup + "-" + tenant
 	}
-	return processorGroup
+	return SharedProcessorGroup
 }
 
-const processorGroup = "shoal-process"
+// SharedProcessorGroup is the consumer group of the processor serving Shared tenants.
+const SharedProcessorGroup = "shoal-process"

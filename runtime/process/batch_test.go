@@ -271,6 +271,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"no lake", func(o *Options) { o.Lake = nil }, false},
 		{"negative batch", func(o *Options) { o.BatchMaxRecords = -1 }, false},
 		{"backoff upside down", func(o *Options) { o.RetryMin, o.RetryMax = time.Second, time.Millisecond }, false},
+		{"session timeout too short", func(o *Options) { o.SessionTimeout = time.Millisecond }, false},
+		{"session timeout too long", func(o *Options) { o.SessionTimeout = time.Hour }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := valid()

@@ -36,7 +36,8 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultGroup            = "shoal-process"
+	DefaultGroup            = naming.SharedProcessorGroup
+	DefaultSessionTimeout   = 10 * time.Second
 	DefaultBatchMaxRecords  = 10000
 	DefaultBatchMaxBytes    = 8 << 20
 	DefaultBatchMaxWait     = 500 * time.Millisecond
@@ -94,6 +95,10 @@ type Options struct {
 	TopicRefresh time.Duration
 	// FlushConcurrency is how many partition batches are written at once.
 	FlushConcurrency int
+	// SessionTimeout is how long the group waits for a processor that stopped answering
+	// before handing its partitions to the others: how long a crash stalls them.
+	// Shorter than Kafka's default 45s; heartbeats go every tenth of it.
+	SessionTimeout time.Duration
 	// KafkaOptions are added to the Kafka client's (TLS, SASL, timeouts).
 	KafkaOptions []kgo.Opt
 
@@ -106,12 +111,13 @@ type Options struct {
 
 func (o *Options) setDefaults() {
 	if o.Group == "" {
-		o.Group = DefaultGroup
-		if o.Tenant != "" {
-			// Its own group: a member of the shared group would be handed other tenants'
-			// partitions, and the shared processor must not get this one's.
-			o.Group += "-" + o.Tenant
-		}
+		// A Dedicated tenant's processor has a group of its own: a member of the shared
+		// group would be handed other tenants' partitions, and the shared processor must
+		// not get this one's.
+		o.Group = naming.ProcessorGroup(o.Tenant, o.Tenant != "")
+	}
+	if o.SessionTimeout == 0 {
+		o.SessionTimeout = DefaultSessionTimeout
 	}
 	if o.BatchMaxRecords == 0 {
 		o.BatchMaxRecords = DefaultBatchMaxRecords
@@ -160,6 +166,9 @@ func (o *Options) validate() error {
 	}
 	if o.RetryMin <= 0 || o.RetryMax < o.RetryMin {
 		errs = append(errs, errors.New("retry backoff: need 0 < RetryMin <= RetryMax"))
+	}
+	if o.SessionTimeout < time.Second || o.SessionTimeout > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("session timeout %s: must be between 1s and 5m", o.SessionTimeout))
 	}
 	if o.SinkTimeout <= 0 || o.ShutdownTimeout <= 0 || o.TopicRefresh <= 0 || o.FlushConcurrency < 1 {
 		errs = append(errs, errors.New("timeouts, topic refresh and flush concurrency must be positive"))
@@ -272,6 +281,8 @@ func (p *Processor) kafkaOptions() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(p.opts.Brokers...),
 		kgo.ConsumerGroup(p.opts.Group),
+		kgo.SessionTimeout(p.opts.SessionTimeout),
+		kgo.HeartbeatInterval(p.opts.SessionTimeout/10),
 		kgo.DisableAutoCommit(),
 		// Offsets are committed only between polls, for batches written, and callbacks run
 		// only then too.
