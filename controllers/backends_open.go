@@ -12,6 +12,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/kafka"
 	"github.com/shoal-dev/shoal/internal/lake"
 	"github.com/shoal-dev/shoal/internal/metastore"
+	"github.com/shoal-dev/shoal/internal/sealing"
 )
 
 // OpenBackends connects to every backend of the platform config. The shared ClickHouse
@@ -70,6 +71,16 @@ func OpenBackends(ctx context.Context, p *config.Platform, c client.Client) (Bac
 	closers = append(closers, store.Close)
 	b.Metastore = store
 	b.Catalog = store
+	b.Dashboards = store
+	// Without keys the keyring is nil: data sources without credentials still sync, and
+	// one with credentials is refused with a message naming sealing.keys.
+	var keys *sealing.Keyring
+	if len(p.Sealing.Keys) > 0 {
+		if keys, err = sealing.Load(p.Sealing); err != nil {
+			return fail("sealing", err)
+		}
+	}
+	b.DataSources = store.DataSources(keys)
 
 	bill, err := billing.New(p.BillingConfig())
 	if err != nil {

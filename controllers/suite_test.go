@@ -178,6 +178,9 @@ func startManager(ctx context.Context) error {
 	if err := pipelines.SetupWithManager(mgr, platform.Operator.MaxConcurrentReconciles); err != nil {
 		return err
 	}
+	if err := startSyncControllers(ctx, mgr, b, platform.Operator.MaxConcurrentReconciles); err != nil {
+		return err
+	}
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "manager stopped:", err)

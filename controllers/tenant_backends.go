@@ -31,6 +31,9 @@ type Backends struct {
 	Billing Subscriptions
 	// Catalog is where the Pipeline controller publishes pipelines for the query API.
 	Catalog PipelineCatalog
+	// Dashboards and DataSources are where Dashboard and DataSource objects are synced.
+	Dashboards  DashboardStore
+	DataSources DataSourceStore
 }
 
 // TenantDatabases creates, checks, exports and drops tenant databases on one ClickHouse.

@@ -182,7 +182,47 @@ type DashboardStatus struct {
 	// ObservedGeneration is the spec generation the conditions describe.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// DashboardID is the dashboard's id in the metadata store, set once it is synced.
+	// +optional
+	// +kubebuilder:validation:MaxLength=36
+	DashboardID string `json:"dashboardID,omitempty"`
+
+	// URL opens the dashboard: the query API's public URL followed by
+	// /dashboards/<dashboardID>. Empty when the operator is not told its public URL.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	URL string `json:"url,omitempty"`
+
+	// ShareSecret names the Secret, in the dashboard's namespace, holding the share token
+	// of a public dashboard (key "token") and its link (key "url"). The token is kept out
+	// of status, which everyone allowed to read the Dashboard can see. Empty while the
+	// dashboard is private.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ShareSecret string `json:"shareSecret,omitempty"`
 }
+
+// Condition types of the kinds synced into the metadata store (Dashboard, DataSource).
+const (
+	// ConditionSynced is True when the metadata store holds the object's current spec.
+	ConditionSynced = "Synced"
+	// ConditionValid is True when the spec makes sense beyond the schema: a dashboard's
+	// widget queries name existing pipelines, metrics, dimensions and granularities; a
+	// data source's configuration is accepted by the metadata store.
+	ConditionValid = "Valid"
+)
+
+// Reasons of the Synced and Valid conditions (with the shared ones: ReasonTenantNotReady,
+// ReasonInvalidSpec, ReasonBackendError, ReasonBackendUnavailable).
+const (
+	ReasonSynced = "Synced"
+	// ReasonNameTaken: the tenant already has a row of that name made through the API.
+	ReasonNameTaken = "NameTaken"
+	// ReasonQueriesValid and ReasonInvalidQueries are the Valid reasons of a Dashboard.
+	ReasonQueriesValid   = "QueriesValid"
+	ReasonInvalidQueries = "InvalidQueries"
+)
 
 // Dashboard is a set of widgets over a tenant's Pipelines, kept in git and synced into the
 // metadata store. While an object owns a dashboard, the web API serves it read-only.

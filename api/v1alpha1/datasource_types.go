@@ -184,7 +184,26 @@ type DataSourceStatus struct {
 	// ObservedGeneration is the spec generation the conditions describe.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// DataSourceID is the data source's id in the metadata store, set once it is synced.
+	// +optional
+	// +kubebuilder:validation:MaxLength=36
+	DataSourceID string `json:"dataSourceID,omitempty"`
+
+	// HasCredentials reports whether the metadata store holds credentials (sealed) for the
+	// source, read from spec.credentialsSecretRef at the last sync.
+	// +optional
+	HasCredentials bool `json:"hasCredentials,omitempty"`
 }
+
+// Reasons of a DataSource's conditions (with those of ConditionSynced and ConditionValid).
+const (
+	// ReasonConfigValid and ReasonInvalidConfig are the Valid reasons of a DataSource.
+	ReasonConfigValid   = "ConfigValid"
+	ReasonInvalidConfig = "InvalidConfig"
+	// ReasonSecretNotFound: spec.credentialsSecretRef names a Secret that does not exist.
+	ReasonSecretNotFound = "SecretNotFound"
+)
 
 // DataSource is an external source of events for a tenant, kept in git in the tenant's
 // namespace.

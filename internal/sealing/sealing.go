@@ -25,6 +25,8 @@ var (
 	// truncated, sealed with another key of the same id, or with another AAD (copied from
 	// another row).
 	ErrOpen = errors.New("ciphertext does not open")
+	// ErrNoKeys is returned by a nil Keyring, a platform configured without keys.
+	ErrNoKeys = errors.New("no sealing keys are configured (platform config: sealing.keys)")
 )
 
 // Keyring holds the keys that open ciphertext and the one that seals it. Safe for
@@ -65,10 +67,20 @@ func NewKeyring(current string, keys map[string][]byte) (*Keyring, error) {
 }
 
 // CurrentKeyID is the id of the key Seal uses.
-func (k *Keyring) CurrentKeyID() string { return k.current }
+// A nil Keyring stands for a platform without keys: it seals and opens nothing, with
+// ErrNoKeys, so what holds no secret still works.
+func (k *Keyring) CurrentKeyID() string {
+	if k == nil {
+		return ""
+	}
+	return k.current
+}
 
 // KeyIDs lists the ids of the keys the keyring can open with, sorted.
 func (k *Keyring) KeyIDs() []string {
+	if k == nil {
+		return nil
+	}
 	ids := make([]string, 0, len(k.aeads))
 	for id := range k.aeads {
 		ids = append(ids, id)
@@ -82,6 +94,9 @@ func (k *Keyring) KeyIDs() []string {
 // (tenant and row id) makes a ciphertext copied elsewhere fail to open. The result is the
 // key id to store with the ciphertext, and nonce || sealed bytes.
 func (k *Keyring) Seal(plaintext, aad []byte) (keyID string, ciphertext []byte, err error) {
+	if k == nil {
+		return "", nil, ErrNoKeys
+	}
 	aead := k.aeads[k.current]
 	// Random 96-bit nonces are safe for far more secrets than a metadata store holds
 	// under one key (NIST's bound is 2^32 messages).
@@ -94,6 +109,9 @@ func (k *Keyring) Seal(plaintext, aad []byte) (keyID string, ciphertext []byte, 
 
 // Open decrypts what Seal returned, with the key keyID names and the same aad.
 func (k *Keyring) Open(keyID string, ciphertext, aad []byte) ([]byte, error) {
+	if k == nil {
+		return nil, ErrNoKeys
+	}
 	aead, ok := k.aeads[keyID]
 	if !ok {
 		return nil, fmt.Errorf("sealing: key %q: %w", keyID, ErrUnknownKey)

@@ -222,3 +222,18 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Load with a short key file: %v, want an error not echoing the key", err)
 	}
 }
+
+// A platform without keys has a nil keyring: sealing refuses with ErrNoKeys instead of
+// panicking, so data sources without credentials still work.
+func TestNilKeyring(t *testing.T) {
+	var k *Keyring
+	if _, _, err := k.Seal([]byte("secret"), nil); !errors.Is(err, ErrNoKeys) {
+		t.Errorf("Seal: %v, want ErrNoKeys", err)
+	}
+	if _, err := k.Open("k1", []byte("x"), nil); !errors.Is(err, ErrNoKeys) {
+		t.Errorf("Open: %v, want ErrNoKeys", err)
+	}
+	if k.CurrentKeyID() != "" || k.KeyIDs() != nil {
+		t.Error("a nil keyring has keys")
+	}
+}
