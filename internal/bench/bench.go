@@ -1,7 +1,9 @@
-// Package bench measures how fast the operator provisions tenants: it runs the operator as
-// a child process, creates many Shared tenants at once, and reports how long they took to
-// get Ready, their latency spread and the operator's memory. It reports figures; it does
-// not judge them.
+// Package bench measures Shoal. Run measures how fast the operator provisions tenants: it
+// runs the operator as a child process, creates many Shared tenants at once, and reports
+// how long they took to get Ready, their latency spread and the operator's memory.
+// RunIngest, RunProcess and RunFreshness measure the data path against the plainest client
+// doing the same work (see docs/benchmarks.md). They report figures and the targets; the
+// figures are not judged beyond that.
 package bench
 
 import (

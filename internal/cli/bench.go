@@ -2,7 +2,9 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -12,15 +14,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/shoal-dev/shoal/internal/bench"
+	"github.com/shoal-dev/shoal/internal/config"
+	"github.com/shoal-dev/shoal/runtime/process"
 )
 
 func newBenchCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure the operator",
+		Short: "Measure the operator and the data path",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchTenantsCommand())
+	cmd.AddCommand(newBenchTenantsCommand(), newBenchIngestCommand(), newBenchProcessCommand(), newBenchFreshnessCommand())
 	return cmd
 }
 
@@ -89,15 +93,7 @@ func runBenchTenants(cmd *cobra.Command, opts benchTenantsOptions) error {
 	if err != nil {
 		return err
 	}
-	out := cmd.OutOrStdout()
-	if opts.json {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(report)
-	} else {
-		err = report.WriteText(out)
-	}
-	if err != nil {
+	if err := writeReport(cmd, report, opts.json); err != nil {
 		return err
 	}
 	if report.TimedOut {
@@ -105,4 +101,198 @@ func runBenchTenants(cmd *cobra.Command, opts benchTenantsOptions) error {
 			report.Ready, report.Tenants, opts.Timeout, bench.RunLabel, opts.Prefix)
 	}
 	return nil
+}
+
+// textReport is a report that can be written for people.
+type textReport interface{ WriteText(io.Writer) error }
+
+// writeReport writes the report to stdout, as indented JSON or as text.
+func writeReport(cmd *cobra.Command, report textReport, asJSON bool) error {
+	out := cmd.OutOrStdout()
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(report)
+	}
+	return report.WriteText(out)
+}
+
+// loadBenchPlatform loads --config when given.
+func loadBenchPlatform(path string) (*config.Platform, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return config.Load(path)
+}
+
+type benchIngestOptions struct {
+	bench.IngestOptions
+	configPath string
+	json       bool
+}
+
+func newBenchIngestCommand() *cobra.Command {
+	var opts benchIngestOptions
+	cmd := &cobra.Command{
+		Use:   "ingest [--config FILE]",
+		Short: "Compare the ingest API's events/s with a raw franz-go producer's",
+		Long: `Compare the ingest API with a raw franz-go producer, in one run.
+
+Both write the same events (about 300 bytes on the wire, 8 properties) to one topic of
+the same broker with the same client options (ingest.ClientOptions: acks=all, the
+idempotent producer), the same records per produce call and the same number of calls in
+flight. The ingest side is the real ingest server on a loopback port, posted JSON arrays
+of --events-per-request events: authentication (a cached key lookup), decoding,
+validation, rate limiting, encoding, producing and waiting for every ack are all in it.
+The raw side produces the events already encoded. The sides alternate for --rounds
+rounds of --phase each, after a --warmup of each; the report gives both rates, their
+ratio (target at least 0.8) and what the batching was.
+
+The broker is the one of --config (kafka.brokers) or, without --config, a kfake broker
+started in this process; the report says which.`,
+		Example: `  shoal bench ingest
+  shoal bench ingest --config platform.yaml --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			platform, err := loadBenchPlatform(opts.configPath)
+			if err != nil {
+				return err
+			}
+			if platform != nil {
+				opts.Kafka = &platform.Kafka
+			}
+			opts.Progress = cmd.ErrOrStderr()
+			report, err := bench.RunIngest(cmd.Context(), opts.IngestOptions)
+			if err != nil {
+				return err
+			}
+			return writeReport(cmd, report, opts.json)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.configPath, "config", "", "platform config whose Kafka to use (default: a kfake broker in this process)")
+	f.Int32Var(&opts.Partitions, "partitions", 3, "partitions of the benchmark topic")
+	f.IntVar(&opts.EventsPerRequest, "events-per-request", 100, "events per request and per raw produce call")
+	f.IntVar(&opts.Concurrency, "concurrency", 0, "requests / produce calls in flight (default 4 per CPU)")
+	f.DurationVar(&opts.Phase, "phase", 5*time.Second, "how long each side runs per round")
+	f.IntVar(&opts.Rounds, "rounds", 2, "rounds, each running both sides")
+	f.DurationVar(&opts.Warmup, "warmup", time.Second, "uncounted run of each side first")
+	f.BoolVar(&opts.json, "json", false, "print the report as JSON")
+	return cmd
+}
+
+type benchProcessOptions struct {
+	bench.ProcessOptions
+	configPath string
+	json       bool
+}
+
+func newBenchProcessCommand() *cobra.Command {
+	var opts benchProcessOptions
+	cmd := &cobra.Command{
+		Use:   "process --config FILE",
+		Short: "Compare the processor's rows/s with a direct batched clickhouse-go insert",
+		Long: `Compare the stream processor with a direct batched clickhouse-go insert, in one run.
+
+It creates two throwaway tenant databases with the events table on the ClickHouse of
+--config. First it inserts --rows events (about 300 bytes, 8 properties) into one with
+plain clickhouse-go batch inserts of --batch-max-records rows, column by column, as many
+at a time as the processor writes partition batches. Then it produces the same events to
+a topic of --partitions partitions (not timed), runs a processor for that tenant (in this
+process, in a group of its own, writing to ClickHouse and to the lake of --config and
+committing offsets) and times it from the moment it holds its partitions until the last
+offset is committed. The report gives both rates and their ratio (target at least 0.5).
+The tenants' databases, topic and lake objects are removed afterwards.
+
+Kafka is the one of --config unless --in-process-kafka.`,
+		Example: `  shoal bench process --config platform.yaml
+  shoal bench process --config platform.yaml --rows 500000 --batch-max-records 20000 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			platform, err := config.Load(opts.configPath)
+			if err != nil {
+				return err
+			}
+			opts.Platform = platform
+			opts.Progress = cmd.ErrOrStderr()
+			report, err := bench.RunProcess(cmd.Context(), opts.ProcessOptions)
+			if report != nil {
+				if werr := writeReport(cmd, report, opts.json); werr != nil {
+					return errors.Join(err, werr)
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.configPath, "config", "", "platform config with ClickHouse, the lake and Kafka (required)")
+	f.BoolVar(&opts.InProcessKafka, "in-process-kafka", false, "use a kfake broker in this process instead of the config's Kafka")
+	f.IntVar(&opts.Rows, "rows", 200_000, "events through each side")
+	f.Int32Var(&opts.Partitions, "partitions", 3, "partitions of the processor's topic")
+	f.IntVar(&opts.BatchMaxRecords, "batch-max-records", process.DefaultBatchMaxRecords, "processor batch records, and the direct insert's batch size")
+	f.IntVar(&opts.BatchMaxBytes, "batch-max-bytes", process.DefaultBatchMaxBytes, "processor batch bytes")
+	f.DurationVar(&opts.BatchMaxWait, "batch-max-wait", process.DefaultBatchMaxWait, "processor batch wait")
+	f.BoolVar(&opts.json, "json", false, "print the report as JSON")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+type benchFreshnessOptions struct {
+	bench.FreshnessOptions
+	configPath string
+	json       bool
+}
+
+func newBenchFreshnessCommand() *cobra.Command {
+	var opts benchFreshnessOptions
+	cmd := &cobra.Command{
+		Use:   "freshness --config FILE",
+		Short: "Measure the time from ingest acknowledgement to visible in ClickHouse",
+		Long: `Measure freshness: from the moment the ingest API acknowledged an event to the moment a
+ClickHouse query returns it.
+
+It runs the ingest server and a processor for a throwaway tenant in this process, against
+the Kafka, ClickHouse and lake of --config, and sends --rate events per second, in
+requests of --events-per-request, on a fixed schedule for --duration (a request whose
+time comes while every sender is busy is counted late). Every request's events carry a
+session id of their own; a query every --poll-interval counts the recent events per
+session, and an event is visible at the end of the first query that returned it. Once
+sending stopped it waits up to --drain for the rest. The report gives the p50, p99 and
+max of ack-to-visible over every acknowledged event (target p99 at most 2 s), and of
+the requests' own latency.
+
+Each --batch-max-wait given (a list) is one measurement with a new tenant and
+processor, so the processor's default batching can be chosen from one run.`,
+		Example: `  shoal bench freshness --config platform.yaml
+  shoal bench freshness --config platform.yaml --batch-max-wait 100ms,250ms,500ms,1s --duration 30s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			platform, err := config.Load(opts.configPath)
+			if err != nil {
+				return err
+			}
+			opts.Platform = platform
+			opts.Progress = cmd.ErrOrStderr()
+			report, err := bench.RunFreshness(cmd.Context(), opts.FreshnessOptions)
+			if err != nil {
+				return err
+			}
+			return writeReport(cmd, report, opts.json)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.configPath, "config", "", "platform config with ClickHouse, the lake and Kafka (required)")
+	f.BoolVar(&opts.InProcessKafka, "in-process-kafka", false, "use a kfake broker in this process instead of the config's Kafka")
+	f.IntVar(&opts.Rate, "rate", 10_000, "events per second sent")
+	f.IntVar(&opts.EventsPerRequest, "events-per-request", 100, "events per request")
+	f.DurationVar(&opts.Duration, "duration", 30*time.Second, "how long events are sent")
+	f.Int32Var(&opts.Partitions, "partitions", 3, "partitions of the tenant's topic")
+	f.IntVar(&opts.BatchMaxRecords, "batch-max-records", process.DefaultBatchMaxRecords, "processor batch records")
+	f.IntVar(&opts.BatchMaxBytes, "batch-max-bytes", process.DefaultBatchMaxBytes, "processor batch bytes")
+	f.DurationSliceVar(&opts.BatchMaxWaits, "batch-max-wait", []time.Duration{process.DefaultBatchMaxWait}, "processor batch wait; several (comma-separated) measure one after the other")
+	f.DurationVar(&opts.PollInterval, "poll-interval", 50*time.Millisecond, "pause between the queries looking for the events")
+	f.DurationVar(&opts.Drain, "drain", 30*time.Second, "how long to wait for the last events once sending stopped")
+	f.BoolVar(&opts.json, "json", false, "print the report as JSON")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
 }

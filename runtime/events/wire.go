@@ -12,27 +12,57 @@ import (
 // fields of Event, times as RFC 3339 in UTC with milliseconds, properties as they are ({}
 // when empty). It refuses an event Unmarshal would refuse.
 func Marshal(e Event) ([]byte, error) {
+	return AppendMarshal(make([]byte, 0, MarshalSizeHint(e)), e)
+}
+
+// marshalFixed is what an encoding holds besides the strings and properties: names,
+// punctuation and times, with room for a few escapes.
+const marshalFixed = 160
+
+// MarshalSizeHint is about the size of e's encoding: exact unless its strings need escapes.
+func MarshalSizeHint(e Event) int {
+	return marshalFixed + len(e.EventID) + len(e.EventType) + len(e.UserID) + len(e.SessionID) + max(len(e.Properties), 2)
+}
+
+// AppendMarshal appends Marshal's encoding of e to b, so the values of many events can
+// share one buffer. On error b is returned as it was.
+func AppendMarshal(b []byte, e Event) ([]byte, error) {
 	switch {
 	case e.EventID == "":
-		return nil, errors.New("events: marshal: event_id is empty")
+		return b, errors.New("events: marshal: event_id is empty")
 	case e.EventType == "":
-		return nil, errors.New("events: marshal: event_type is empty")
+		return b, errors.New("events: marshal: event_type is empty")
 	}
 	props := []byte(e.Properties)
 	if len(props) == 0 {
 		props = []byte("{}")
 	}
 	if props[0] != '{' || !isValid(props) {
-		return nil, errors.New("events: marshal: properties are not a JSON object")
+		return b, errors.New("events: marshal: properties are not a JSON object")
 	}
 	for _, t := range []time.Time{e.Timestamp, e.ReceivedAt} {
 		if y := t.UTC().Year(); y < 0 || y > 9999 {
-			return nil, fmt.Errorf("events: marshal: year %d is outside RFC 3339", y)
+			return b, fmt.Errorf("events: marshal: year %d is outside RFC 3339", y)
 		}
 	}
 
-	const fixed = 160 // names, punctuation and times; a few escapes fit too
-	b := make([]byte, 0, fixed+len(e.EventID)+len(e.EventType)+len(e.UserID)+len(e.SessionID)+len(props))
+	return appendEvent(b, e, props), nil
+}
+
+// AppendDecoded is AppendMarshal for an event as Decode returned it, unchanged: it skips
+// the checks Decode already made of every event it accepted (ids and type present,
+// properties a valid JSON object, times within RFC 3339's years), which for properties
+// means reading them again. An event from anywhere else goes through AppendMarshal.
+func AppendDecoded(b []byte, e Event) []byte {
+	props := []byte(e.Properties)
+	if len(props) == 0 {
+		props = []byte("{}")
+	}
+	return appendEvent(b, e, props)
+}
+
+// appendEvent writes the encoding of a checked event.
+func appendEvent(b []byte, e Event, props []byte) []byte {
 	b = append(b, `{"event_id":`...)
 	b = appendString(b, e.EventID)
 	b = append(b, `,"event_type":`...)
@@ -51,9 +81,12 @@ func Marshal(e Event) ([]byte, error) {
 	}
 	b = append(b, `,"properties":`...)
 	b = append(b, props...)
-	b = append(b, '}')
-	return b, nil
+	return append(b, '}')
 }
+
+// AppendString appends s as a JSON string, escaping as encoding/json does except that
+// <, > and & are left alone; invalid UTF-8 becomes U+FFFD.
+func AppendString(b []byte, s string) []byte { return appendString(b, s) }
 
 // appendTime appends t as a JSON string in RFC 3339, in UTC with exactly three fraction
 // digits ("2024-05-01T12:00:00.000Z"), so that the text sorts as the time does. It is

@@ -215,7 +215,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (tenant string, 
 	if r.ContentLength > wire {
 		return tenant, writeProblem(w, tooLarge(lim.decode.MaxRequestBytes))
 	}
-	body := &wireBody{r: http.MaxBytesReader(w, r.Body, wire)}
+	body := &wireBody{r: http.MaxBytesReader(w, r.Body, wire), left: r.ContentLength}
 	// A nil newID assigns events.NewID(now) to events sent without an id.
 	batch, err := events.Decode(body, r.Header.Get("Content-Type"), r.Header.Get("Content-Encoding"), lim.decode, now, nil)
 	if err != nil {
@@ -238,7 +238,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (tenant string, 
 			return tenant, writeProblem(w, problem{Status: http.StatusBadRequest, Type: "no-events", Detail: "the request holds no events"})
 		}
 		s.countEvents(tenant, 0, len(batch.Rejected))
-		return tenant, writeJSON(w, http.StatusBadRequest, result)
+		return tenant, writeResult(w, http.StatusBadRequest, result)
 	}
 
 	take := bucket.take(now, len(batch.Events))
@@ -253,11 +253,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (tenant string, 
 			RetryAfter: take.retryAfter})
 	}
 
-	records, err := s.records(tenant, batch.Events)
-	if err != nil {
-		s.opts.Logger.Error("encoding an accepted event", "tenant", tenant, "err", err)
-		return tenant, writeProblem(w, problem{Status: http.StatusInternalServerError, Type: "internal", Detail: "an event could not be encoded"})
-	}
+	records := s.records(tenant, batch.Events)
 	for _, e := range batch.Events {
 		result.EventIDs = append(result.EventIDs, e.EventID)
 	}
@@ -272,31 +268,38 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (tenant string, 
 			Detail: "the events could not be stored right now and none is accepted; retry the request later", RetryAfter: retryAfterUnavailable})
 	}
 	s.countEvents(tenant, len(records), len(batch.Rejected))
-	return tenant, writeJSON(w, http.StatusOK, result)
+	return tenant, writeResult(w, http.StatusOK, result)
 }
 
-// records are the Kafka records of the events. The records and their keys are carved
-// from one allocation each: a request holds up to thousands of events.
-func (s *Server) records(tenant string, evs []events.Event) ([]*kgo.Record, error) {
+// records are the Kafka records of the events. The records, their keys and their values
+// are carved from one allocation each: a request holds up to thousands of events, and a
+// few large allocations cost the garbage collector less than thousands of small ones.
+func (s *Server) records(tenant string, evs []events.Event) []*kgo.Record {
 	topic := naming.Topic(tenant)
 	slab := make([]kgo.Record, len(evs))
 	records := make([]*kgo.Record, len(evs))
-	keyBytes := 0
-	for _, e := range evs {
-		keyBytes += len(e.EventID)
+	keyBytes, valueBytes := 0, 0
+	for i := range evs {
+		keyBytes += len(evs[i].EventID)
+		valueBytes += events.MarshalSizeHint(evs[i])
 	}
 	keys := make([]byte, 0, keyBytes)
-	for i, e := range evs {
-		value, err := events.Marshal(e)
-		if err != nil {
-			return nil, err
-		}
-		start := len(keys)
+	values := make([]byte, 0, valueBytes)
+	for i := range evs {
+		e := &evs[i]
+		start := len(values)
+		// Decode checked every event it accepted; nothing changed them since.
+		values = events.AppendDecoded(values, *e)
+		// Capped, so nothing appended later (past a hint an escape outgrew) can reach into
+		// a value already handed out; a buffer that grew leaves the earlier values where
+		// they were.
+		value := values[start:len(values):len(values)]
+		kstart := len(keys)
 		keys = append(keys, e.EventID...)
-		slab[i] = kgo.Record{Topic: topic, Key: keys[start:len(keys):len(keys)], Value: value, Headers: s.headers}
+		slab[i] = kgo.Record{Topic: topic, Key: keys[kstart:len(keys):len(keys)], Value: value, Headers: s.headers}
 		records[i] = &slab[i]
 	}
-	return records, nil
+	return records
 }
 
 func (s *Server) countEvents(tenant string, accepted, rejected int) {
@@ -345,14 +348,19 @@ func requestErrorType(status int) string {
 }
 
 // wireBody notes whether the wire-size limit cut the body off, so that is answered 413
-// whatever the decoder makes of the read error.
+// whatever the decoder makes of the read error. Its Len tells the decoder the declared
+// length, to read the body into a buffer of the right size.
 type wireBody struct {
 	r        io.Reader
+	left     int64 // declared bytes not read yet; -1 when unknown
 	tooLarge bool
 }
 
 func (b *wireBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
+	if b.left >= 0 {
+		b.left = max(b.left-int64(n), 0)
+	}
 	var maxErr *http.MaxBytesError
 	if err != nil && errors.As(err, &maxErr) {
 		b.tooLarge = true
@@ -360,16 +368,64 @@ func (b *wireBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) int {
-	body, err := json.Marshal(v)
+// Len is the declared length still to come, -1 when the request declared none (chunked).
+func (b *wireBody) Len() int { return int(b.left) }
+
+// writeResult writes the answer to an ingest request, with its length, so it goes out
+// in one piece rather than chunked.
+func writeResult(w http.ResponseWriter, status int, r Result) int {
+	body, err := appendResult(make([]byte, 0, resultSizeHint(r)), r)
 	if err != nil {
 		// Only plain structs are written; this cannot happen.
-		status, body = http.StatusInternalServerError, []byte(`{"error":"encoding the response"}`)
+		status, body = http.StatusInternalServerError, []byte("{\"error\":\"encoding the response\"}\n")
 	}
-	w.Header().Set("Content-Type", "application/json")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(body)
 	return status
+}
+
+func resultSizeHint(r Result) int {
+	n := 64 + 128*len(r.Rejected)
+	for _, id := range r.EventIDs {
+		n += len(id) + 3
+	}
+	return n
+}
+
+// appendResult appends r and a newline as json.Marshal would write them, except that <,
+// > and & in ids are not escaped for HTML, which an API answer needs no more than the
+// Kafka records do. The ids are most of an answer; encoding them by reflection cost more
+// than writing the rest of it.
+func appendResult(b []byte, r Result) ([]byte, error) {
+	b = append(b, `{"accepted":`...)
+	b = strconv.AppendInt(b, int64(r.Accepted), 10)
+	b = append(b, `,"rejected":`...)
+	if r.Rejected != nil && len(r.Rejected) == 0 {
+		b = append(b, "[]"...)
+	} else {
+		rejected, err := json.Marshal(r.Rejected)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, rejected...)
+	}
+	b = append(b, `,"event_ids":`...)
+	if r.EventIDs == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, id := range r.EventIDs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = events.AppendString(b, id)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}', '\n'), nil
 }
 
 func writeText(w http.ResponseWriter, status int, text string) {

@@ -40,7 +40,7 @@ const (
 	DefaultSessionTimeout   = 10 * time.Second
 	DefaultBatchMaxRecords  = 10000
 	DefaultBatchMaxBytes    = 8 << 20
-	DefaultBatchMaxWait     = 500 * time.Millisecond
+	DefaultBatchMaxWait     = 250 * time.Millisecond
 	DefaultRetryMin         = 200 * time.Millisecond
 	DefaultRetryMax         = 15 * time.Second
 	DefaultSinkTimeout      = 30 * time.Second
