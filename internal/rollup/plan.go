@@ -63,6 +63,8 @@ type metric struct {
 	merge string
 	// direct aggregates events straight to the final value, as merge(state) would.
 	direct string
+	// quantiles are a quantile metric's levels, in spec order.
+	quantiles []string
 }
 
 // fieldPattern is the FieldRef grammar (api/v1alpha1), checked again because the SQL is
@@ -254,6 +256,7 @@ func compileMetric(m v1alpha1.Metric) (metric, error) {
 		// the merged states of the rollup give the same result as one aggregation over the
 		// same events, whatever the order they came in; exact while a cell holds at most
 		// 8192 values, a deterministic sample beyond.
+		out.quantiles = slices.Clone(m.Quantiles)
 		fn := "quantilesDeterministicIf(" + levels + ")"
 		out.stateType = fmt.Sprintf("AggregateFunction(%s, Float64, UInt64, UInt8)", fn)
 		out.state = fmt.Sprintf("quantilesDeterministicIfState(%s)(%s, cityHash64(`event_id`), %s)", levels, num, isNum)
