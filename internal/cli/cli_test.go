@@ -59,8 +59,8 @@ func TestOperatorConfigErrors(t *testing.T) {
 }
 
 func TestUnknownCommand(t *testing.T) {
-	code, _, stderr := run("query")
-	if code == 0 || !strings.Contains(stderr, `unknown command "query"`) {
+	code, _, stderr := run("frobnicate")
+	if code == 0 || !strings.Contains(stderr, `unknown command "frobnicate"`) {
 		t.Errorf("code %d, stderr %q", code, stderr)
 	}
 }

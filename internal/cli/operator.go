@@ -144,6 +144,28 @@ func NewManager(ctx context.Context, restConfig *rest.Config, platform *config.P
 		return nil, nil, fmt.Errorf("setting up pipeline controller: %w", err)
 	}
 	closeAll := func() { progress.Close(); closeBackends() }
+	dashboards := &controllers.DashboardReconciler{
+		Client:         mgr.GetClient(),
+		APIReader:      mgr.GetAPIReader(),
+		Recorder:       mgr.GetEventRecorder("shoal-operator"),
+		Store:          backends.Dashboards,
+		BaseURL:        platform.Query.PublicURL,
+		ResyncInterval: platform.Operator.ResyncInterval.Duration,
+	}
+	if err := dashboards.SetupWithManager(ctx, mgr, platform.Operator.MaxConcurrentReconciles); err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("setting up dashboard controller: %w", err)
+	}
+	dataSources := &controllers.DataSourceReconciler{
+		Client:         mgr.GetClient(),
+		Recorder:       mgr.GetEventRecorder("shoal-operator"),
+		Store:          backends.DataSources,
+		ResyncInterval: platform.Operator.ResyncInterval.Duration,
+	}
+	if err := dataSources.SetupWithManager(ctx, mgr, platform.Operator.MaxConcurrentReconciles); err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("setting up data source controller: %w", err)
+	}
 	return mgr, closeAll, nil
 }
 

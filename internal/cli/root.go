@@ -42,7 +42,7 @@ S3 lake prefixes, metadata and runtime pods.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newOperatorCommand(), newIngestCommand(), newProcessCommand(), newDevCommand(), newBenchCommand(), newVersionCommand())
+	root.AddCommand(newOperatorCommand(), newIngestCommand(), newProcessCommand(), newQueryCommand(), newDevCommand(), newBenchCommand(), newVersionCommand())
 	return root
 }
 

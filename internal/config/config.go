@@ -5,6 +5,8 @@ package config
 import (
 	"fmt"
 	"maps"
+	"net/mail"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
+	"github.com/shoal-dev/shoal/internal/auth"
 	"github.com/shoal-dev/shoal/internal/billing"
 	"github.com/shoal-dev/shoal/internal/clickhouse"
 	"github.com/shoal-dev/shoal/internal/kafka"
@@ -66,6 +69,157 @@ type Platform struct {
 	// Sealing holds the keys data-source credentials are encrypted with in the
 	// metastore. Optional: without keys, data sources cannot hold credentials.
 	Sealing sealing.Config `json:"sealing,omitempty"`
+
+	// Query configures the tenants' web API (shoal query): sign-in, rate limits,
+	// timeouts and alert notifications.
+	Query Query `json:"query,omitempty"`
+}
+
+// Query configures `shoal query`, the tenants' web API.
+type Query struct {
+	// PublicURL is where users reach the API (https://analytics.example.com); share
+	// links of public dashboards are built on it. Optional: without it the API returns
+	// share tokens but no links.
+	PublicURL string `json:"publicURL,omitempty"`
+	// OIDC is the issuer whose tokens sign users in. Optional: without it only personal
+	// API tokens authenticate.
+	OIDC *auth.OIDCConfig `json:"oidc,omitempty"`
+	// RateLimit bounds each tenant's requests, all its users together.
+	RateLimit QueryRateLimit `json:"rateLimit,omitempty"`
+	// QueryTimeout bounds one metrics query. Default 30s.
+	QueryTimeout metav1.Duration `json:"queryTimeout,omitempty"`
+	// WidgetTimeout bounds the query of one dashboard widget; a widget that takes longer
+	// is reported failed while the others are shown. Default 10s.
+	WidgetTimeout metav1.Duration `json:"widgetTimeout,omitempty"`
+	// Alerts configures the alert evaluator and its notifications.
+	Alerts QueryAlerts `json:"alerts,omitempty"`
+}
+
+// QueryRateLimit is a token bucket per tenant.
+type QueryRateLimit struct {
+	// RequestsPerSecond is the sustained rate. Default 20.
+	RequestsPerSecond float64 `json:"requestsPerSecond,omitempty"`
+	// Burst is how many requests may arrive at once. Default 100; at least the rate.
+	Burst int `json:"burst,omitempty"`
+}
+
+// QueryAlerts configures alert evaluation and notification.
+type QueryAlerts struct {
+	// EvaluationInterval is how often every enabled alert rule is evaluated; "0s" turns
+	// the evaluator off in this process. Default 1m.
+	EvaluationInterval *metav1.Duration `json:"evaluationInterval,omitempty"`
+	// WebhookSigningSecretFile holds the secret webhook notifications are signed with
+	// (HMAC-SHA256). Without it, alert rules cannot notify webhooks.
+	WebhookSigningSecretFile string `json:"webhookSigningSecretFile,omitempty"`
+	// SendGrid sends the email notifications. Without an API key, alert rules cannot
+	// notify by email.
+	SendGrid SendGrid `json:"sendgrid,omitempty"`
+}
+
+// SendGrid is the SendGrid v3 mail/send API.
+type SendGrid struct {
+	// Endpoint is the mail/send URL. Default https://api.sendgrid.com/v3/mail/send.
+	Endpoint string `json:"endpoint,omitempty"`
+	// APIKeyFile holds the SendGrid API key.
+	APIKeyFile string `json:"apiKeyFile,omitempty"`
+	// From is the sender address; required with an API key.
+	From string `json:"from,omitempty"`
+}
+
+// httpURL reports whether s is an absolute http or https URL.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+// Interval is the evaluation interval: the default when unset, 0 when turned off.
+func (a *QueryAlerts) Interval() time.Duration {
+	if a.EvaluationInterval == nil {
+		return DefaultAlertEvaluationInterval
+	}
+	return a.EvaluationInterval.Duration
+}
+
+// Defaults of the query section.
+const (
+	DefaultQueryRequestsPerSecond    = 20
+	DefaultQueryBurst                = 100
+	DefaultQueryTimeout              = 30 * time.Second
+	DefaultWidgetTimeout             = 10 * time.Second
+	DefaultAlertEvaluationInterval   = time.Minute
+	DefaultSendGridEndpoint          = "https://api.sendgrid.com/v3/mail/send"
+	minAlertEvaluationInterval       = time.Second
+	maxAlertEvaluationInterval       = time.Hour
+	maxQueryRequestsPerSecond        = 100000
+	maxQueryBurst                    = 1000000
+	minQueryTimeout, maxQueryTimeout = 100 * time.Millisecond, 10 * time.Minute
+)
+
+// Default fills in the query section's unset fields.
+func (q *Query) Default() {
+	if q.OIDC != nil {
+		q.OIDC.Default()
+	}
+	if q.RateLimit.RequestsPerSecond == 0 {
+		q.RateLimit.RequestsPerSecond = DefaultQueryRequestsPerSecond
+	}
+	if q.RateLimit.Burst == 0 {
+		q.RateLimit.Burst = max(DefaultQueryBurst, int(q.RateLimit.RequestsPerSecond))
+	}
+	if q.QueryTimeout.Duration == 0 {
+		q.QueryTimeout.Duration = DefaultQueryTimeout
+	}
+	if q.WidgetTimeout.Duration == 0 {
+		q.WidgetTimeout.Duration = DefaultWidgetTimeout
+	}
+	if q.Alerts.EvaluationInterval == nil {
+		q.Alerts.EvaluationInterval = &metav1.Duration{Duration: DefaultAlertEvaluationInterval}
+	}
+	if q.Alerts.SendGrid.Endpoint == "" {
+		q.Alerts.SendGrid.Endpoint = DefaultSendGridEndpoint
+	}
+}
+
+// Validate reports every invalid field of a defaulted query section under path.
+func (q *Query) Validate(path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if q.PublicURL != "" {
+		if u, err := url.Parse(q.PublicURL); err != nil || !httpURL(q.PublicURL) || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, field.Invalid(path.Child("publicURL"), q.PublicURL, "must be an http or https URL without query or fragment"))
+		}
+	}
+	if q.OIDC != nil {
+		errs = append(errs, q.OIDC.Validate(path.Child("oidc"))...)
+	}
+	rl := path.Child("rateLimit")
+	if r := q.RateLimit.RequestsPerSecond; r <= 0 || r > maxQueryRequestsPerSecond {
+		errs = append(errs, field.Invalid(rl.Child("requestsPerSecond"), r, fmt.Sprintf("must be greater than 0 and at most %d", maxQueryRequestsPerSecond)))
+	}
+	if b := q.RateLimit.Burst; b < 1 || float64(b) < q.RateLimit.RequestsPerSecond || b > maxQueryBurst {
+		errs = append(errs, field.Invalid(rl.Child("burst"), b, fmt.Sprintf("must be at least requestsPerSecond and at most %d", maxQueryBurst)))
+	}
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+	}{{"queryTimeout", q.QueryTimeout.Duration}, {"widgetTimeout", q.WidgetTimeout.Duration}} {
+		if d.value < minQueryTimeout || d.value > maxQueryTimeout {
+			errs = append(errs, field.Invalid(path.Child(d.name), d.value.String(), "must be between 100ms and 10m"))
+		}
+	}
+	al := path.Child("alerts")
+	if d := q.Alerts.Interval(); d != 0 && (d < minAlertEvaluationInterval || d > maxAlertEvaluationInterval) {
+		errs = append(errs, field.Invalid(al.Child("evaluationInterval"), d.String(), "must be 0s (off) or between 1s and 1h"))
+	}
+	sg := al.Child("sendgrid")
+	if e := q.Alerts.SendGrid.Endpoint; e != "" && !httpURL(e) {
+		errs = append(errs, field.Invalid(sg.Child("endpoint"), q.Alerts.SendGrid.Endpoint, "must be an http or https URL"))
+	}
+	if q.Alerts.SendGrid.APIKeyFile != "" {
+		if addr, err := mail.ParseAddress(q.Alerts.SendGrid.From); err != nil || addr.Address != q.Alerts.SendGrid.From {
+			errs = append(errs, field.Invalid(sg.Child("from"), q.Alerts.SendGrid.From, "must be an email address when apiKeyFile is set"))
+		}
+	}
+	return errs
 }
 
 // Runtime configures the runtime Deployments of Dedicated tenants.
@@ -286,6 +440,7 @@ func (p *Platform) Default() {
 	p.Billing.Default()
 	p.Billing.Prices = p.planPrices()
 	p.Sealing.Default()
+	p.Query.Default()
 }
 
 // planPrices maps each plan that has a Stripe price to it: what billing.Config.Prices
@@ -504,6 +659,7 @@ func (p *Platform) validate() field.ErrorList {
 	if len(p.Sealing.Keys) > 0 || p.Sealing.CurrentKeyID != "" {
 		errs = append(errs, p.Sealing.Validate(field.NewPath("sealing"))...)
 	}
+	errs = append(errs, p.Query.Validate(field.NewPath("query"))...)
 	return errs
 }
 

@@ -261,7 +261,7 @@ func startDev(t *testing.T, configPath, listen, processListen string) *devProces
 		ingestURL:     "http://" + listen + "/api/v1/events/ingest",
 		exited:        make(chan struct{}),
 	}
-	d.cmd = exec.Command(filepath.Join(env.Bin, "shoal"), "dev", "--config", configPath, "--listen", listen, "--process-listen", processListen)
+	d.cmd = exec.Command(filepath.Join(env.Bin, "shoal"), "dev", "--config", configPath, "--listen", listen, "--process-listen", processListen, "--query-listen", "0")
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
