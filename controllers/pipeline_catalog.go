@@ -32,7 +32,7 @@ func catalogRecord(tenant string, pl *v1alpha1.Pipeline, hash string) (metastore
 	}
 	rec := metastore.PipelineRecord{TenantID: tenant, Name: pl.Name, Spec: spec, Generation: pl.Generation}
 	if active != nil {
-		rec.RollupTable = active.Table
+		rec.RollupTable, rec.RollupCutoff = active.Table, active.Cutoff.UTC()
 	}
 	return rec, true, nil
 }

@@ -132,7 +132,7 @@ func TestCatalogRecord(t *testing.T) {
 		wantTable string
 	}{
 		{"no table yet: raw events only", nil, true, ""},
-		{"serving this spec", &v1alpha1.RollupStatus{Table: "t2", SpecHash: "h2"}, true, "t2"},
+		{"serving this spec", &v1alpha1.RollupStatus{Table: "t2", SpecHash: "h2", Cutoff: metav1.Unix(1_790_000_000, 0)}, true, "t2"},
 		{"rebuilding: the catalog keeps the serving spec", &v1alpha1.RollupStatus{Table: "t1", SpecHash: "h1"}, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,6 +141,9 @@ func TestCatalogRecord(t *testing.T) {
 			rec, put, err := catalogRecord("acme", pl, "h2")
 			if err != nil || put != tc.wantPut {
 				t.Fatalf("put %v, %v; want %v", put, err, tc.wantPut)
+			}
+			if put && tc.active != nil && !rec.RollupCutoff.Equal(tc.active.Cutoff.Time) {
+				t.Errorf("cutoff %s, want the rollup's %s", rec.RollupCutoff, tc.active.Cutoff)
 			}
 			if put && (rec.RollupTable != tc.wantTable || rec.TenantID != "acme" || rec.Name != "clicks" || rec.Generation != 3 || !strings.Contains(string(rec.Spec), `"name":"n"`)) {
 				t.Errorf("record %+v", rec)

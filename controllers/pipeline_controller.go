@@ -275,12 +275,7 @@ func (r *PipelineReconciler) target(conn *pipelineConn, rs *v1alpha1.RollupStatu
 }
 
 func window(pl *v1alpha1.Pipeline, rs *v1alpha1.RollupStatus) rollup.Window {
-	w := rollup.Window{Cutoff: rs.Cutoff.Time, Backfill: pl.Spec.Backfill.Enabled == nil || *pl.Spec.Backfill.Enabled}
-	if w.Backfill && pl.Spec.Backfill.Since != nil {
-		since := pl.Spec.Backfill.Since.Time
-		w.Since = &since
-	}
-	return w
+	return rollup.WindowOf(pl.Spec, rs.Cutoff.Time)
 }
 
 // ensureObjects makes sure the table and view of a rollup exist, recreating what was

@@ -20,6 +20,9 @@ type PipelineRecord struct {
 	// RollupTable is the table in the tenant's database holding the rollup; empty while
 	// none is ready, when queries read the raw events.
 	RollupTable string
+	// RollupCutoff splits the events the rollup counts: its view those received from it
+	// on, its backfill those before. Zero without a rollup table.
+	RollupCutoff time.Time
 	// Generation is the Pipeline object's generation the record describes.
 	Generation int64
 	UpdatedAt  time.Time
@@ -34,13 +37,14 @@ func (s *Store) PutPipeline(ctx context.Context, rec PipelineRecord) (bool, erro
 	// jsonb compares by value, so a spec re-serialised with other spacing or key order is
 	// still equal.
 	tag, err := s.pool.Exec(ctx, `
-INSERT INTO pipelines (tenant_id, name, spec, rollup_table, generation)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO pipelines (tenant_id, name, spec, rollup_table, rollup_cutoff, generation)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (tenant_id, name) DO UPDATE
-SET spec = EXCLUDED.spec, rollup_table = EXCLUDED.rollup_table, generation = EXCLUDED.generation, updated_at = now()
-WHERE (pipelines.spec, pipelines.rollup_table, pipelines.generation)
-      IS DISTINCT FROM (EXCLUDED.spec, EXCLUDED.rollup_table, EXCLUDED.generation)`,
-		rec.TenantID, rec.Name, []byte(rec.Spec), rec.RollupTable, rec.Generation)
+SET spec = EXCLUDED.spec, rollup_table = EXCLUDED.rollup_table, rollup_cutoff = EXCLUDED.rollup_cutoff,
+    generation = EXCLUDED.generation, updated_at = now()
+WHERE (pipelines.spec, pipelines.rollup_table, pipelines.rollup_cutoff, pipelines.generation)
+      IS DISTINCT FROM (EXCLUDED.spec, EXCLUDED.rollup_table, EXCLUDED.rollup_cutoff, EXCLUDED.generation)`,
+		rec.TenantID, rec.Name, []byte(rec.Spec), rec.RollupTable, nullTime(rec.RollupCutoff), rec.Generation)
 	if err != nil {
 		return false, fmt.Errorf("metastore: storing pipeline %s/%s: %w", rec.TenantID, rec.Name, err)
 	}
@@ -50,7 +54,7 @@ WHERE (pipelines.spec, pipelines.rollup_table, pipelines.generation)
 // GetPipeline returns the tenant's pipeline by name, or ErrNotFound.
 func (s *Store) GetPipeline(ctx context.Context, tenantID, name string) (PipelineRecord, error) {
 	row := s.pool.QueryRow(ctx, `
-SELECT tenant_id, name, spec, rollup_table, generation, updated_at
+SELECT tenant_id, name, spec, rollup_table, rollup_cutoff, generation, updated_at
 FROM pipelines WHERE tenant_id = $1 AND name = $2`, tenantID, name)
 	rec, err := scanPipeline(row)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -65,7 +69,7 @@ FROM pipelines WHERE tenant_id = $1 AND name = $2`, tenantID, name)
 // ListPipelines returns the tenant's pipelines by name.
 func (s *Store) ListPipelines(ctx context.Context, tenantID string) ([]PipelineRecord, error) {
 	rows, err := s.pool.Query(ctx, `
-SELECT tenant_id, name, spec, rollup_table, generation, updated_at
+SELECT tenant_id, name, spec, rollup_table, rollup_cutoff, generation, updated_at
 FROM pipelines WHERE tenant_id = $1 ORDER BY name`, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("metastore: listing pipelines of %s: %w", tenantID, err)
@@ -97,7 +101,19 @@ func (s *Store) DeletePipeline(ctx context.Context, tenantID, name string) error
 func scanPipeline(row pgx.Row) (PipelineRecord, error) {
 	var rec PipelineRecord
 	var spec []byte
-	err := row.Scan(&rec.TenantID, &rec.Name, &spec, &rec.RollupTable, &rec.Generation, &rec.UpdatedAt)
+	var cutoff *time.Time
+	err := row.Scan(&rec.TenantID, &rec.Name, &spec, &rec.RollupTable, &cutoff, &rec.Generation, &rec.UpdatedAt)
 	rec.Spec = spec
+	if cutoff != nil {
+		rec.RollupCutoff = cutoff.UTC()
+	}
 	return rec, err
+}
+
+// nullTime is NULL for the zero time.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

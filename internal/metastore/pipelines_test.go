@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/shoal-dev/shoal/internal/testbackends"
 )
@@ -33,12 +34,19 @@ func TestPipelines(t *testing.T) {
 	if put(same) {
 		t.Error("an unchanged pipeline was written again")
 	}
-	rec.RollupTable, rec.Generation = "rollup_signups_ab12", 2
+	if got, err := db.store.GetPipeline(ctx, "acme", "signups"); err != nil || !got.RollupCutoff.IsZero() {
+		t.Errorf("without a rollup: %+v, %v; want no cutoff", got, err)
+	}
+	cutoff := time.Date(2026, 11, 26, 10, 0, 5, 0, time.UTC)
+	rec.RollupTable, rec.RollupCutoff, rec.Generation = "rollup_signups_ab12", cutoff, 2
 	if !put(rec) {
 		t.Error("a new rollup table was not written")
 	}
+	if put(rec) {
+		t.Error("the same rollup was written again")
+	}
 	got, err := db.store.GetPipeline(ctx, "acme", "signups")
-	if err != nil || got.RollupTable != "rollup_signups_ab12" || got.Generation != 2 {
+	if err != nil || got.RollupTable != "rollup_signups_ab12" || !got.RollupCutoff.Equal(cutoff) || got.Generation != 2 {
 		t.Errorf("GetPipeline = %+v, %v", got, err)
 	}
 

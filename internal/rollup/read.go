@@ -3,7 +3,6 @@ package rollup
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -426,23 +425,6 @@ func granularityLength(g v1alpha1.Granularity) time.Duration {
 
 // viewCutoff finds the live condition (Window.live) in a view's stored CREATE query, as
 // the server prints it back: with or without backticks and spacing.
-var viewCutoff = regexp.MustCompile("received_at`?\\s*>=\\s*toDateTime\\(([0-9]+)\\)")
-
-// ViewCutoff reads the cutoff of a rollup's materialized view back from its CREATE query
-// (system.tables create_table_query, or SHOW CREATE TABLE), so that raw reads can take
-// exactly the events the rollup aggregates.
-func ViewCutoff(createQuery string) (time.Time, error) {
-	m := viewCutoff.FindAllStringSubmatch(createQuery, -1)
-	if len(m) != 1 {
-		return time.Time{}, fmt.Errorf("the view's query has %d received_at cutoffs, want 1", len(m))
-	}
-	n, err := strconv.ParseInt(m[0][1], 10, 64)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("the view's cutoff %q: %w", m[0][1], err)
-	}
-	return time.Unix(n, 0).UTC(), nil
-}
-
 // WindowOf is the window of a rollup built from spec whose view has cutoff.
 func WindowOf(spec v1alpha1.PipelineSpec, cutoff time.Time) Window {
 	w := Window{Cutoff: cutoff, Backfill: spec.Backfill.Enabled == nil || *spec.Backfill.Enabled}

@@ -161,23 +161,6 @@ func TestReadRefusesWhatThePipelineLacks(t *testing.T) {
 	}
 }
 
-func TestViewCutoff(t *testing.T) {
-	want := time.Unix(1717200000, 0).UTC()
-	for _, q := range []string{
-		"CREATE MATERIALIZED VIEW d.v TO d.t AS SELECT ... WHERE (event_type IN ('a')) AND (received_at >= toDateTime(1717200000)) GROUP BY g",
-		"... AND `received_at` >= toDateTime(1717200000) GROUP BY ...",
-	} {
-		if got, err := ViewCutoff(q); err != nil || !got.Equal(want) {
-			t.Errorf("%s: %v %v", q, got, err)
-		}
-	}
-	for _, q := range []string{"SELECT 1", "received_at >= toDateTime(1) OR received_at >= toDateTime(2)"} {
-		if _, err := ViewCutoff(q); err == nil {
-			t.Errorf("%s: accepted", q)
-		}
-	}
-}
-
 func TestMetricInfo(t *testing.T) {
 	p := mustCompile(t, readSpec())
 	if m, ok := p.Metric("p"); !ok || m.Type != v1alpha1.MetricQuantile || !reflect.DeepEqual(m.Quantiles, []string{"0.5", "0.99"}) {

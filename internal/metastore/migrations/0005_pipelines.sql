@@ -8,6 +8,9 @@ CREATE TABLE pipelines (
     spec         jsonb NOT NULL,
     -- Empty until the first rollup table is built and backfilled.
     rollup_table text NOT NULL DEFAULT '',
+    -- The rollup's view counts events received from this time on and its backfill those
+    -- before, so raw reads can count exactly what the rollup does.
+    rollup_cutoff timestamptz,
     generation   bigint NOT NULL DEFAULT 0,
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, name)

@@ -7,13 +7,10 @@ package engine
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -57,11 +54,6 @@ type Engine struct {
 	forceRaw bool
 	log      *slog.Logger
 	dialect  clickhouse.Dialect
-
-	// cutoffs caches each rollup view's cutoff by "database.table": a build's table name
-	// holds its spec hash and its cutoff never changes.
-	mu      sync.Mutex
-	cutoffs map[string]time.Time
 }
 
 var _ metricquery.Engine = (*Engine)(nil)
@@ -95,7 +87,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	return &Engine{
 		conn: opts.Conn, catalog: opts.Catalog, tenant: opts.Tenant, forceRaw: opts.ForceRaw,
-		log: log, dialect: clickhouse.NewDialect(v, ""), cutoffs: map[string]time.Time{},
+		log: log, dialect: clickhouse.NewDialect(v, ""),
 	}, nil
 }
 
@@ -170,14 +162,8 @@ func (e *Engine) pipelinePlan(ctx context.Context, db, tenantID string, q metric
 	}
 	// The raw events answer for what the rollup counts: the events of its window.
 	var w rollup.Window
-	if rec.RollupTable != "" {
-		cutoff, err := e.cutoff(ctx, db, rec.RollupTable)
-		if err != nil {
-			return plan{}, err
-		}
-		if !cutoff.IsZero() {
-			w = rollup.WindowOf(spec, cutoff)
-		}
+	if rec.RollupTable != "" && !rec.RollupCutoff.IsZero() {
+		w = rollup.WindowOf(spec, rec.RollupCutoff)
 	}
 	p.build = func(rq rollup.Query) (clickhouse.Statement, rollup.Columns, error) {
 		return rollup.RawSelect(e.dialect, db, compiled, w, rq)
@@ -212,37 +198,6 @@ func (e *Engine) rawPlan(db string, q metricquery.Query) (plan, error) {
 			return rollup.EventsSelect(e.dialect, db, eq)
 		},
 	}, nil
-}
-
-// cutoff is the cutoff of the rollup table's view, zero when the view is gone (the
-// controller recreates it; meanwhile raw reads take every event).
-func (e *Engine) cutoff(ctx context.Context, db, table string) (time.Time, error) {
-	key := db + "." + table
-	e.mu.Lock()
-	c, ok := e.cutoffs[key]
-	e.mu.Unlock()
-	if ok {
-		return c, nil
-	}
-	// The controller names a build's view after its table (naming.PipelineView).
-	view := table + "_mv"
-	var create string
-	err := e.conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = ? AND name = ?", db, view).Scan(&create)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		e.log.WarnContext(ctx, "rollup view missing: raw reads take every event of the pipeline", "database", db, "view", view)
-		return time.Time{}, nil
-	case err != nil:
-		return time.Time{}, e.fail(ctx, clickhouse.Statement{SQL: "SELECT create_table_query FROM system.tables"}, err)
-	}
-	c, err = rollup.ViewCutoff(create)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("rollup view %s.%s: %w", db, view, err)
-	}
-	e.mu.Lock()
-	e.cutoffs[key] = c
-	e.mu.Unlock()
-	return c, nil
 }
 
 // fail classifies an error of the database: unreachable, overloaded or too slow is

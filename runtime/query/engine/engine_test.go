@@ -346,7 +346,7 @@ func TestErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	publish(t, f.tenant, "drifted", bad, rec.RollupTable)
+	publish(t, f.tenant, "drifted", bad, rec.RollupTable, rec.RollupCutoff)
 	q = f.query("ghost")
 	q.Pipeline = "drifted"
 	_, err = e.Query(ctx, f.tenant, q)

@@ -225,18 +225,18 @@ func createPipelines(tb testing.TB, tenant string, names []string, specs []v1alp
 				}
 			}
 		}
-		publish(tb, tenant, name, specs[i], targets[i].Table)
+		publish(tb, tenant, name, specs[i], targets[i].Table, windows[i].Cutoff)
 	}
 	return targets
 }
 
-func publish(tb testing.TB, tenant, name string, spec v1alpha1.PipelineSpec, table string) {
+func publish(tb testing.TB, tenant, name string, spec v1alpha1.PipelineSpec, table string, cutoff time.Time) {
 	tb.Helper()
 	body, err := json.Marshal(spec)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := shared.store.PutPipeline(context.Background(), metastore.PipelineRecord{TenantID: tenant, Name: name, Spec: body, RollupTable: table, Generation: 1}); err != nil {
+	if _, err := shared.store.PutPipeline(context.Background(), metastore.PipelineRecord{TenantID: tenant, Name: name, Spec: body, RollupTable: table, RollupCutoff: cutoff, Generation: 1}); err != nil {
 		tb.Fatal(err)
 	}
 }
