@@ -282,7 +282,7 @@ func (p *Processor) kafkaOptions() []kgo.Opt {
 		kgo.SeedBrokers(p.opts.Brokers...),
 		kgo.ConsumerGroup(p.opts.Group),
 		kgo.SessionTimeout(p.opts.SessionTimeout),
-		kgo.HeartbeatInterval(p.opts.SessionTimeout/10),
+		kgo.HeartbeatInterval(p.opts.SessionTimeout / 10),
 		kgo.DisableAutoCommit(),
 		// Offsets are committed only between polls, for batches written, and callbacks run
 		// only then too.
