@@ -128,7 +128,7 @@ if command -v curl >/dev/null; then show "$lake_cmd"; else note "$lake_cmd" "ins
 step "what the Dedicated tenant globex got (stand-ins play the Altinity operator and the deployment controller)"
 show "kubectl get clickhouseinstallations,deployments -n tenant-globex"
 
-step "sending sample events for acme through shoal dev (ingest and process in one process)"
+step "sending sample events for acme through shoal dev (ingest, process and the query API in one process)"
 # free_port prints a loopback port nothing answers on.
 free_port() {
   local port
@@ -141,14 +141,18 @@ free_port() {
 }
 dev_listen="127.0.0.1:$(free_port)"
 dev_process_listen="127.0.0.1:$(free_port)"
-echo "  bin/shoal dev --config $platform --listen $dev_listen --process-listen $dev_process_listen (logs: $work/dev.log)"
-"$bin/shoal" dev --config "$platform" --listen "$dev_listen" --process-listen "$dev_process_listen" \
-  >"$work/dev.log" 2>&1 &
+dev_query_listen="127.0.0.1:$(free_port)"
+# --sign-in prints a token of acme's owner from the local OIDC issuer shoal dev runs.
+dev_args=(--config "$platform" --listen "$dev_listen" --process-listen "$dev_process_listen"
+  --query-listen "$dev_query_listen" --sign-in acme=ops@acme.example)
+echo "  bin/shoal dev ${dev_args[*]} (logs: $work/dev.log)"
+"$bin/shoal" dev "${dev_args[@]}" >"$work/dev.log" 2>&1 &
 pids+=($!)
 dev_pid=$!
 dev_ready=""
 for _ in $(seq 1 120); do
-  if curl -sf "http://$dev_listen/readyz" >/dev/null 2>&1 && curl -sf "http://$dev_process_listen/readyz" >/dev/null 2>&1; then
+  if curl -sf "http://$dev_listen/readyz" >/dev/null 2>&1 && curl -sf "http://$dev_process_listen/readyz" >/dev/null 2>&1 &&
+    curl -sf "http://$dev_query_listen/readyz" >/dev/null 2>&1; then
     dev_ready=1
     break
   fi
@@ -161,7 +165,8 @@ if [[ -z "$dev_ready" ]]; then
   exit 1
 fi
 
-# The key the operator put into acme's Secret, and 20 events: page views and signups.
+# The key the operator put into acme's Secret, and 20 events: page views, signups and
+# completed checkouts (what the sample Pipeline aggregates).
 export SHOAL_INGEST_URL="http://$dev_listen/api/v1/events/ingest"
 SHOAL_ACME_KEY=$(kc get secret -n tenant-acme acme-ingest-key -o jsonpath='{.data.key}' | base64 -d)
 export SHOAL_ACME_KEY
@@ -170,7 +175,11 @@ sent=20
   printf '['
   for i in $(seq 1 "$sent"); do
     ((i > 1)) && printf ','
-    if ((i % 5 == 0)); then
+    if ((i % 2 == 0)); then
+      plans=(free team) countries=(US DE FR) currencies=(USD EUR)
+      printf '{"event_id":"demo-%d","event_type":"checkout_completed","user_id":"user-%d","properties":{"plan":"%s","country":"%s","currency":"%s","amount":%d.5,"items":%d}}' \
+        "$i" $((i % 7)) "${plans[$((i / 2 % 2))]}" "${countries[$((i % 3))]}" "${currencies[$((i / 4 % 2))]}" $((10 * i)) $((i % 4 + 1))
+    elif ((i % 5 == 0)); then
       printf '{"event_id":"demo-%d","event_type":"signup","user_id":"user-%d","properties":{"plan":"team"}}' "$i" "$i"
     else
       printf '{"event_id":"demo-%d","event_type":"page_view","user_id":"user-%d","properties":{"path":"/docs/%d"}}' "$i" $((i % 7)) "$i"
@@ -199,6 +208,21 @@ for _ in $(seq 1 20); do
 done
 show "$lake_cmd"
 
+step "reading them back through the query API, signed in as acme's owner"
+query_api="http://$dev_query_listen/api/v1"
+SHOAL_ACME_TOKEN=$(grep -o "Authorization: Bearer [^']*" "$work/dev.log" | head -1 | sed 's/^Authorization: Bearer //')
+export SHOAL_ACME_TOKEN SHOAL_QUERY_API="$query_api"
+echo "  The Pipeline builds its rollup once the processor has passed the view's cutoff:"
+if ! kc wait --for=condition=Ready pipeline/checkout-revenue -n tenant-acme --timeout=180s; then
+  kc get pipeline checkout-revenue -n tenant-acme -o jsonpath='{range .status.conditions[*]}  {.type}={.status} {.reason}: {.message}{"\n"}{end}' >&2 || true
+fi
+show "kubectl get pipeline checkout-revenue -n tenant-acme"
+echo "  Orders and revenue per plan, by hour, from the rollup (the token is from \$work/dev.log):"
+show "curl -sS -H \"Authorization: Bearer \$SHOAL_ACME_TOKEN\" \"\$SHOAL_QUERY_API/metrics/query?pipeline=checkout-revenue&metric=orders,revenue&groupBy=properties.plan&from=now-2h&interval=hour\"; echo"
+echo "  The sample Dashboard, synced from its object, with each widget's data:"
+dash_id=$(kc get dashboard revenue -n tenant-acme -o jsonpath='{.status.dashboardID}')
+show "curl -sS -H \"Authorization: Bearer \$SHOAL_ACME_TOKEN\" \"\$SHOAL_QUERY_API/dashboards/$dash_id\" | head -c 600; echo"
+
 cat <<TXT
 
 Shoal is running. In another terminal:
@@ -220,6 +244,9 @@ Shoal is running. In another terminal:
   SHOAL_KEY=\$(kubectl get secret -n tenant-acme acme-ingest-key -o jsonpath='{.data.key}' | base64 -d)
   curl -sS http://$dev_listen/api/v1/events/ingest -H "Authorization: Bearer \$SHOAL_KEY" \\
     -H 'Content-Type: application/json' -d '[{"event_type":"page_view","user_id":"user-1","properties":{"path":"/pricing"}}]'
+
+  # The query API (token of acme's owner in $work/dev.log; the routes: /api/v1/openapi.json):
+  curl -H "Authorization: Bearer \$SHOAL_ACME_TOKEN" "$query_api/metrics/query?mode=raw&eventType=page_view&groupBy=properties.path"
 
 Platform config: $platform
 Operator logs: $work/operator.log

@@ -76,6 +76,11 @@ func TestDemo(t *testing.T) {
 		"SHOW TABLES FROM tenant_acme",
 		"SELECT count() FROM tenant_acme.events FINAL",
 		"/api/v1/events/ingest -H \"Authorization: Bearer $SHOAL_KEY\"",
+		// The sample Pipeline built and serving, and the query API reading it.
+		"pipeline.analytics.shoal.dev/checkout-revenue condition met",
+		`"source":"rollup"`,
+		`"revenue":`,
+		`"title":"Revenue"`,
 		"Shoal is running",
 		"demo: stopping",
 	} {
