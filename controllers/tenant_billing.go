@@ -23,11 +23,7 @@ func (r *TenantReconciler) reconcileBilling(ctx context.Context, s *tenantScope)
 	if r.checkedRecently(t, v1alpha1.TenantBillingReady, "") {
 		return reconcile.Result{}, nil
 	}
-	var ids billing.IDs
-	if b := t.Status.Billing; b != nil {
-		ids = billing.IDs{CustomerID: b.CustomerID, SubscriptionID: b.SubscriptionID}
-	}
-	state, err := r.Backends.Billing.EnsureSubscription(ctx, customer(t), t.Spec.Plan, ids)
+	state, err := r.Backends.Billing.EnsureSubscription(ctx, customer(t), t.Spec.Plan, billingIDs(t))
 	err = fromBackend(backendStripe, err)
 	if err == nil {
 		t.Status.Billing = billingStatus(state)
@@ -65,4 +61,13 @@ func billingStatus(s billing.State) *v1alpha1.BillingStatus {
 		b.CurrentPeriodEnd = &end
 	}
 	return b
+}
+
+// billingIDs are the Stripe objects the tenant's status records; empty before billing
+// created them.
+func billingIDs(t *v1alpha1.Tenant) billing.IDs {
+	if b := t.Status.Billing; b != nil {
+		return billing.IDs{CustomerID: b.CustomerID, SubscriptionID: b.SubscriptionID}
+	}
+	return billing.IDs{}
 }

@@ -24,7 +24,10 @@ func (r *TenantReconciler) reconcileMetadata(ctx context.Context, s *tenantScope
 		setMetadataReadyCondition(t, err)
 		return reconcile.Result{}, err
 	}
-	if data != nil && r.checkedRecently(t, v1alpha1.TenantMetadataReady, susp.reason) {
+	ids := billingIDs(t)
+	// The subscription is part of what is checked: the row follows it once billing
+	// created it.
+	if data != nil && r.checkedRecently(t, v1alpha1.TenantMetadataReady, susp.reason+"/"+ids.SubscriptionID) {
 		return reconcile.Result{}, nil
 	}
 	store := r.Backends.Metastore
@@ -36,6 +39,9 @@ func (r *TenantReconciler) reconcileMetadata(ctx context.Context, s *tenantScope
 		Suspended:       susp.suspended,
 		SuspendedReason: susp.message,
 		LakeClass:       string(lakeClass(t)),
+		// Those billing has recorded in the status so far; a later reconcile stores new ones.
+		BillingCustomerID:     ids.CustomerID,
+		BillingSubscriptionID: ids.SubscriptionID,
 	}))
 	if err == nil {
 		setSuspendedCondition(t, susp)

@@ -84,8 +84,10 @@ type State struct {
 	Status string
 	// PriceID is the price the subscription bills.
 	PriceID string
-	// CurrentPeriodEnd is when the current billing period ends; zero if Stripe did not say.
-	CurrentPeriodEnd time.Time
+	// CurrentPeriodStart and CurrentPeriodEnd bound the current billing period; zero if
+	// Stripe did not say.
+	CurrentPeriodStart time.Time
+	CurrentPeriodEnd   time.Time
 }
 
 // requestTimeout bounds one Stripe request, as stripe-go's own default client does.
@@ -160,6 +162,25 @@ func (b *Billing) EnsureSubscription(ctx context.Context, c Customer, plan strin
 	return stateOf(customerID, sub), nil
 }
 
+// Subscription reads a subscription as Stripe has it now, changing nothing.
+func (b *Billing) Subscription(ctx context.Context, subscriptionID string) (State, error) {
+	if !b.Enabled() {
+		return State{}, ErrDisabled
+	}
+	if subscriptionID == "" {
+		return State{}, errors.New("billing: subscription ID is empty")
+	}
+	sub, err := b.client.V1Subscriptions.Retrieve(ctx, subscriptionID, nil)
+	if err != nil {
+		return State{}, fmt.Errorf("reading Stripe subscription %s: %w", subscriptionID, err)
+	}
+	customerID := ""
+	if sub.Customer != nil {
+		customerID = sub.Customer.ID
+	}
+	return stateOf(customerID, sub), nil
+}
+
 // CancelSubscription cancels a subscription now, for a deleted tenant. One already
 // canceled or gone is not an error.
 func (b *Billing) CancelSubscription(ctx context.Context, subscriptionID string) error {
@@ -218,6 +239,9 @@ func stateOf(customerID string, sub *stripe.Subscription) State {
 	s := State{CustomerID: customerID, SubscriptionID: sub.ID, Status: string(sub.Status)}
 	if item := firstItem(sub); item != nil {
 		s.PriceID = itemPrice(item)
+		if item.CurrentPeriodStart > 0 {
+			s.CurrentPeriodStart = time.Unix(item.CurrentPeriodStart, 0).UTC()
+		}
 		if item.CurrentPeriodEnd > 0 {
 			s.CurrentPeriodEnd = time.Unix(item.CurrentPeriodEnd, 0).UTC()
 		}

@@ -270,6 +270,27 @@ func TestAgainstStripeMock(t *testing.T) {
 		}
 	})
 
+	t.Run("reading a subscription changes nothing", func(t *testing.T) {
+		b := newBilling(t, rec.URL, map[string]string{"pro": fixture.PriceID})
+		st, err := b.Subscription(ctx, "sub_existing")
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls, _ := rec.take()
+		if want := []string{"GET /v1/subscriptions/sub_existing"}; !slices.Equal(calls, want) {
+			t.Fatalf("calls %v, want %v", calls, want)
+		}
+		// The mock's fixture has arbitrary period bounds (its end may precede its start), so
+		// only their presence is checked; readers check the order.
+		if st.PriceID != fixture.PriceID || !slices.Contains(knownStatuses, st.Status) ||
+			st.CurrentPeriodStart.IsZero() || st.CurrentPeriodEnd.IsZero() {
+			t.Errorf("state %+v, want the fixture's price, a known status and a period", st)
+		}
+		if _, err := b.Subscription(ctx, ""); err == nil {
+			t.Error("an empty subscription ID was read")
+		}
+	})
+
 	t.Run("plan change updates the subscription item", func(t *testing.T) {
 		b := newBilling(t, rec.URL, map[string]string{"pro": fixture.PriceID, "enterprise": "price_enterprise"})
 		if _, err := b.EnsureSubscription(ctx, cust, "enterprise", existing); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-dev/shoal/internal/auth"
+	"github.com/shoal-dev/shoal/internal/billing"
 	"github.com/shoal-dev/shoal/internal/clickhouse"
 	"github.com/shoal-dev/shoal/internal/config"
 	"github.com/shoal-dev/shoal/internal/metastore"
@@ -156,6 +157,12 @@ func runQuery(cmd *cobra.Command, opts queryOptions) error {
 	if err != nil {
 		return err
 	}
+	var subscriptions query.SubscriptionReader
+	if bill, err := billing.New(platform.BillingConfig()); err != nil {
+		return err
+	} else if bill.Enabled() {
+		subscriptions = query.StripeSubscriptions{Tenants: store, Billing: bill}
+	}
 	registry := newRuntimeRegistry()
 	server, err := query.New(query.Options{
 		Platform:        platform,
@@ -164,6 +171,7 @@ func runQuery(cmd *cobra.Command, opts queryOptions) error {
 		Authenticator:   auth.NewAuthenticator(store, verifier, logger),
 		Engine:          eng,
 		Usage:           usage,
+		Subscriptions:   subscriptions,
 		Tenant:          opts.tenant,
 		WebhooksEnabled: webhook != nil,
 		EmailEnabled:    email != nil,
@@ -172,9 +180,6 @@ func runQuery(cmd *cobra.Command, opts queryOptions) error {
 	})
 	if err != nil {
 		return err
-	}
-	if platform.Billing.SecretKey != "" || platform.Billing.SecretKeyFile != "" {
-		logger.Warn("billing is on, but the query API does not read subscriptions from Stripe yet: the subscription endpoint reports billing disabled")
 	}
 
 	ctx, cancel := context.WithCancel(ctx)

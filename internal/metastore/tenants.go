@@ -28,6 +28,10 @@ type TenantRecord struct {
 	// LakeClass is the tenant's retention class in the lake (Standard when empty): the
 	// processor writes under its prefix.
 	LakeClass string
+	// BillingCustomerID and BillingSubscriptionID are the tenant's Stripe customer and
+	// subscription; empty while billing is off or they are not created yet.
+	BillingCustomerID     string
+	BillingSubscriptionID string
 	// DeletedAt, CreatedAt and UpdatedAt are set by the store; UpsertTenant ignores them.
 	DeletedAt *time.Time
 	CreatedAt time.Time
@@ -65,8 +69,9 @@ func (s *Store) UpsertTenant(ctx context.Context, rec TenantRecord) error {
 	}
 	err := s.withConn(ctx, func(c *pgx.Conn) error {
 		_, err := c.Exec(ctx, `
-			INSERT INTO tenants (id, display_name, plan, isolation, suspended, suspended_reason, lake_class)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			INSERT INTO tenants (id, display_name, plan, isolation, suspended, suspended_reason, lake_class,
+				billing_customer_id, billing_subscription_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (id) DO UPDATE SET
 				display_name = EXCLUDED.display_name,
 				plan = EXCLUDED.plan,
@@ -74,11 +79,15 @@ func (s *Store) UpsertTenant(ctx context.Context, rec TenantRecord) error {
 				suspended = EXCLUDED.suspended,
 				suspended_reason = EXCLUDED.suspended_reason,
 				lake_class = EXCLUDED.lake_class,
+				billing_customer_id = EXCLUDED.billing_customer_id,
+				billing_subscription_id = EXCLUDED.billing_subscription_id,
 				deleted_at = NULL,
 				updated_at = now()
-			WHERE (tenants.display_name, tenants.plan, tenants.isolation, tenants.suspended, tenants.suspended_reason, tenants.lake_class, tenants.deleted_at)
-				IS DISTINCT FROM (EXCLUDED.display_name, EXCLUDED.plan, EXCLUDED.isolation, EXCLUDED.suspended, EXCLUDED.suspended_reason, EXCLUDED.lake_class, NULL::timestamptz)`,
-			rec.ID, rec.DisplayName, rec.Plan, rec.Isolation, rec.Suspended, reason, class)
+			WHERE (tenants.display_name, tenants.plan, tenants.isolation, tenants.suspended, tenants.suspended_reason, tenants.lake_class,
+					tenants.billing_customer_id, tenants.billing_subscription_id, tenants.deleted_at)
+				IS DISTINCT FROM (EXCLUDED.display_name, EXCLUDED.plan, EXCLUDED.isolation, EXCLUDED.suspended, EXCLUDED.suspended_reason, EXCLUDED.lake_class,
+					EXCLUDED.billing_customer_id, EXCLUDED.billing_subscription_id, NULL::timestamptz)`,
+			rec.ID, rec.DisplayName, rec.Plan, rec.Isolation, rec.Suspended, reason, class, rec.BillingCustomerID, rec.BillingSubscriptionID)
 		return err
 	})
 	if err != nil {
@@ -92,10 +101,11 @@ func (s *Store) GetTenant(ctx context.Context, id string) (TenantRecord, error) 
 	var rec TenantRecord
 	err := s.withConn(ctx, func(c *pgx.Conn) error {
 		return c.QueryRow(ctx, `
-			SELECT id, display_name, plan, isolation, suspended, suspended_reason, lake_class, deleted_at, created_at, updated_at
+			SELECT id, display_name, plan, isolation, suspended, suspended_reason, lake_class,
+				billing_customer_id, billing_subscription_id, deleted_at, created_at, updated_at
 			FROM tenants WHERE id = $1`, id).
 			Scan(&rec.ID, &rec.DisplayName, &rec.Plan, &rec.Isolation, &rec.Suspended, &rec.SuspendedReason,
-				&rec.LakeClass, &rec.DeletedAt, &rec.CreatedAt, &rec.UpdatedAt)
+				&rec.LakeClass, &rec.BillingCustomerID, &rec.BillingSubscriptionID, &rec.DeletedAt, &rec.CreatedAt, &rec.UpdatedAt)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return TenantRecord{}, fmt.Errorf("metastore: tenant %q: %w", id, ErrNotFound)

@@ -1,10 +1,13 @@
 package query
 
 import (
+	"context"
 	"net/http"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/billing"
 	"github.com/shoal-dev/shoal/internal/config"
+	"github.com/shoal-dev/shoal/internal/metastore"
 )
 
 // subscriptionJSON is GET /tenants/me/subscription.
@@ -116,4 +119,43 @@ func (s *Server) handleSubscription(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// TenantBillingIDs reads the Stripe ids the Tenant controller stored on a tenant's row;
+// *metastore.Store implements it.
+type TenantBillingIDs interface {
+	GetTenant(ctx context.Context, id string) (metastore.TenantRecord, error)
+}
+
+// SubscriptionSource reads one subscription from the billing provider; *billing.Billing
+// implements it.
+type SubscriptionSource interface {
+	Subscription(ctx context.Context, subscriptionID string) (billing.State, error)
+}
+
+// StripeSubscriptions is the SubscriptionReader over Stripe: the tenant's subscription
+// id from the metastore, its status and period from Stripe.
+type StripeSubscriptions struct {
+	Tenants TenantBillingIDs
+	Billing SubscriptionSource
+}
+
+// SubscriptionPending is the status of a tenant whose subscription billing has not
+// created yet.
+const SubscriptionPending = "pending"
+
+// Subscription reads the tenant's subscription.
+func (s StripeSubscriptions) Subscription(ctx context.Context, tenantID string) (Subscription, error) {
+	t, err := s.Tenants.GetTenant(ctx, tenantID)
+	if err != nil {
+		return Subscription{}, err
+	}
+	if t.BillingSubscriptionID == "" {
+		return Subscription{Status: SubscriptionPending}, nil
+	}
+	st, err := s.Billing.Subscription(ctx, t.BillingSubscriptionID)
+	if err != nil {
+		return Subscription{}, err
+	}
+	return Subscription{Status: st.Status, PeriodStart: st.CurrentPeriodStart, PeriodEnd: st.CurrentPeriodEnd}, nil
 }
