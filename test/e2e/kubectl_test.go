@@ -375,7 +375,7 @@ func TestKubectl(t *testing.T) {
 		if len(tables) != 3 {
 			t.Fatalf("want 3 tables, got %d:\n%s", len(tables), out)
 		}
-		assertHeader(t, tables[0], "NAME", "EVENT TYPES", "READY", "AGE")
+		assertHeader(t, tables[0], "NAME", "EVENT TYPES", "READY", "TABLE", "AGE")
 		assertRow(t, tables[0], "pipeline.analytics.shoal.dev/checkout-revenue", map[string]string{"EVENT TYPES": `["checkout_completed"]`})
 		assertHeader(t, tables[1], "NAME", "TITLE", "PUBLIC", "READY", "AGE")
 		assertRow(t, tables[1], "dashboard.analytics.shoal.dev/revenue", map[string]string{"TITLE": "Revenue", "PUBLIC": "false"})
@@ -389,7 +389,7 @@ func TestKubectl(t *testing.T) {
 		assertRow(t, tb, "globex", map[string]string{"PLAN": "enterprise"})
 
 		tb = singleTable(t, mustKubectl(t, "get", "pipe", "-n", acmeNamespace))
-		assertHeader(t, tb, "NAME", "EVENT TYPES", "READY", "AGE")
+		assertHeader(t, tb, "NAME", "EVENT TYPES", "READY", "TABLE", "AGE")
 		assertRow(t, tb, "checkout-revenue", nil)
 
 		tb = singleTable(t, mustKubectl(t, "get", "dash", "-n", acmeNamespace))
