@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs a data-path benchmark: `shoal bench ingest`, `shoal bench process` or
-# `shoal bench freshness`. ingest needs no backend (its Kafka is a kfake broker in the
-# benchmark's own process); process and freshness need ClickHouse, S3 and Kafka, so this
-# starts the local backends as hack/demo.sh does (shoal-localcluster, which also runs a
-# kube-apiserver and etcd that the benchmark leaves idle) and passes their platform config.
-# `make bench-ingest`, `make bench-process` and `make bench-freshness` build what this needs
-# first. Extra arguments go to the benchmark (for example --json). Stops everything on
-# exit; the work directory with the backends' log is kept when the run failed.
+# Runs a data-path benchmark: `shoal bench ingest`, `shoal bench process`,
+# `shoal bench freshness` or `shoal bench query`. ingest needs no backend (its Kafka is a
+# kfake broker in the benchmark's own process); process and freshness need ClickHouse, S3
+# and Kafka, query needs ClickHouse and PostgreSQL, so this starts the local backends as
+# hack/demo.sh does (shoal-localcluster, which also runs a kube-apiserver and etcd that
+# the benchmark leaves idle) and passes their platform config. `make bench-ingest`,
+# `make bench-process`, `make bench-freshness` and `make bench-query` build what this
+# needs first. Extra arguments go to the benchmark (for example --json). Stops everything
+# on exit; the work directory with the backends' log is kept when the run failed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="${SHOAL_BIN:-$root/bin}"
@@ -14,8 +15,8 @@ cd "$root"
 
 mode="${1:-}"
 case "$mode" in
-  ingest|process|freshness) shift ;;
-  *) echo "usage: $0 ingest|process|freshness [shoal bench flags...]" >&2; exit 2 ;;
+  ingest|process|freshness|query) shift ;;
+  *) echo "usage: $0 ingest|process|freshness|query [shoal bench flags...]" >&2; exit 2 ;;
 esac
 
 [[ -x "$bin/shoal" ]] || { echo "bench-$mode: $bin/shoal is missing; run 'make bench-$mode'" >&2; exit 1; }

@@ -24,7 +24,7 @@ func newBenchCommand() *cobra.Command {
 		Short: "Measure the operator and the data path",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchTenantsCommand(), newBenchIngestCommand(), newBenchProcessCommand(), newBenchFreshnessCommand())
+	cmd.AddCommand(newBenchTenantsCommand(), newBenchIngestCommand(), newBenchProcessCommand(), newBenchFreshnessCommand(), newBenchQueryCommand())
 	return cmd
 }
 
@@ -292,6 +292,69 @@ processor, so the processor's default batching can be chosen from one run.`,
 	f.DurationSliceVar(&opts.BatchMaxWaits, "batch-max-wait", []time.Duration{process.DefaultBatchMaxWait}, "processor batch wait; several (comma-separated) measure one after the other")
 	f.DurationVar(&opts.PollInterval, "poll-interval", 50*time.Millisecond, "pause between the queries looking for the events")
 	f.DurationVar(&opts.Drain, "drain", 30*time.Second, "how long to wait for the last events once sending stopped")
+	f.BoolVar(&opts.json, "json", false, "print the report as JSON")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+type benchQueryOptions struct {
+	bench.QueryOptions
+	configPath string
+	json       bool
+}
+
+func newBenchQueryCommand() *cobra.Command {
+	var opts benchQueryOptions
+	cmd := &cobra.Command{
+		Use:   "query --config FILE",
+		Short: "Compare the query API's latency with the same SQL sent straight to ClickHouse, and a rollup with the raw events",
+		Long: `Measure the query API against the SQL it runs, and a rollup against the raw events.
+
+It creates a throwaway tenant in the metastore of --config (an owner and a personal
+token) and its database on the ClickHouse of --config, loads --events events (about 300
+bytes, 8 properties, spread over the 30 days before the last UTC midnight, four event
+types, plan and country properties) with batched inserts, and builds a pipeline's rollup
+over them as the Pipeline controller does (table and view with a cutoff after the load,
+then every backfill chunk), publishing the pipeline record the API reads.
+
+It then serves the query API in this process on a loopback port and sends a fixed mix of
+queries (a daily series over the 30 days, the top 10 countries by day, a total over the
+last 7 whole days by plan, an hourly series over the last 2 days) --queries times each,
+round-robin, through HTTP with the token; right after each, in alternating order, the
+very statements the engine sent for it (recorded on its connection, and checked to be
+the same on every call) go straight through clickhouse-go and are scanned. The report
+gives p50 and p99 of each side per query and overall, and their ratios (target p99 at
+most 1.1x).
+
+Last, each query is answered by the engine from the rollup and from the raw events
+(answers checked equal first), --raw-queries times each, alternating; the report gives
+the medians and the speedup. The tenant's database and metastore rows are removed at
+the end, also when the run fails.`,
+		Example: `  shoal bench query --config platform.yaml
+  shoal bench query --config platform.yaml --events 10000000 --queries 200 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			platform, err := config.Load(opts.configPath)
+			if err != nil {
+				return err
+			}
+			opts.Platform = platform
+			opts.Progress = cmd.ErrOrStderr()
+			report, err := bench.RunQuery(cmd.Context(), opts.QueryOptions)
+			if report != nil {
+				// A run that failed after measuring some of it still reports that part.
+				if werr := writeReport(cmd, report, opts.json); werr != nil {
+					return errors.Join(err, werr)
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.configPath, "config", "", "platform config with ClickHouse and the metastore (required)")
+	f.IntVar(&opts.Events, "events", bench.DefaultQueryEvents, "events loaded")
+	f.IntVar(&opts.Repeats, "queries", bench.DefaultQueryRepeats, "times each query is sent through the API and straight")
+	f.IntVar(&opts.RawRepeats, "raw-queries", bench.DefaultQueryRawRepeats, "times each query is answered from the rollup and from the raw events")
 	f.BoolVar(&opts.json, "json", false, "print the report as JSON")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
