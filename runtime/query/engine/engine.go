@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -44,6 +45,9 @@ type Options struct {
 	ForceRaw bool
 	// Logger receives failed statements with their SQL; slog.Default() when nil.
 	Logger *slog.Logger
+	// CatalogTTL is how long a pipeline record is reused; DefaultCatalogTTL when zero,
+	// none when negative.
+	CatalogTTL time.Duration
 }
 
 // Engine answers metrics queries. It is safe for concurrent use.
@@ -72,6 +76,13 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	catalog := opts.Catalog
+	switch ttl := opts.CatalogTTL; {
+	case ttl == 0:
+		catalog = newCachedCatalog(catalog, DefaultCatalogTTL, time.Now)
+	case ttl > 0:
+		catalog = newCachedCatalog(catalog, ttl, time.Now)
+	}
 	var raw, tz string
 	if err := opts.Conn.QueryRow(ctx, "SELECT version(), timezone()").Scan(&raw, &tz); err != nil {
 		return nil, fmt.Errorf("engine: reading the ClickHouse version: %w", err)
@@ -86,7 +97,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		log.Warn("ClickHouse does not run in UTC: totals over day boundaries may be read from the raw events or misaligned", "timezone", tz)
 	}
 	return &Engine{
-		conn: opts.Conn, catalog: opts.Catalog, tenant: opts.Tenant, forceRaw: opts.ForceRaw,
+		conn: opts.Conn, catalog: catalog, tenant: opts.Tenant, forceRaw: opts.ForceRaw,
 		log: log, dialect: clickhouse.NewDialect(v, ""),
 	}, nil
 }
