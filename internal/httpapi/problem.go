@@ -41,15 +41,19 @@ type problemBody struct {
 }
 
 // WriteProblem answers with p as application/problem+json, with the request id of r when
-// there is one, and returns the status.
+// there is one (r may be nil), and returns the status.
 func WriteProblem(w http.ResponseWriter, r *http.Request, p Problem) int {
+	requestID := ""
+	if r != nil {
+		requestID = RequestID(r.Context())
+	}
 	body, _ := json.Marshal(problemBody{
 		Type:          ProblemTypeBase + p.Type,
 		Title:         http.StatusText(p.Status),
 		Status:        p.Status,
 		Detail:        p.Detail,
 		Error:         p.Detail,
-		RequestID:     RequestID(r.Context()),
+		RequestID:     requestID,
 		InvalidParams: p.InvalidParams,
 	})
 	h := w.Header()

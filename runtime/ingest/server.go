@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shoal-dev/shoal/internal/config"
+	"github.com/shoal-dev/shoal/internal/httpapi"
 	"github.com/shoal-dev/shoal/internal/metastore"
 	"github.com/shoal-dev/shoal/internal/naming"
 	"github.com/shoal-dev/shoal/runtime/events"
@@ -81,7 +82,7 @@ type Server struct {
 	mux      *http.ServeMux
 	keys     *keyCache
 	limits   *planCatalog
-	buckets  *buckets
+	buckets  *httpapi.Buckets
 	metrics  *metrics
 	ready    *readiness
 	producer Producer
@@ -128,7 +129,7 @@ func New(opts Options) (*Server, error) {
 		mux:      http.NewServeMux(),
 		keys:     newKeyCache(opts.Keys, opts.Now, opts.KeyCacheTTL, max(opts.KeyCacheMaxStale, 0), opts.LookupTimeout),
 		limits:   newPlanCatalog(opts.Platform.Plans),
-		buckets:  newBuckets(),
+		buckets:  httpapi.NewBuckets(),
 		metrics:  m,
 		ready:    newReadiness(opts.Producer.Ping, opts.Now),
 		producer: opts.Producer,
@@ -209,8 +210,8 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (tenant string, 
 	}
 
 	lim := s.limits.forPlan(info.plan)
-	bucket := s.buckets.get(tenant, lim.rate)
-	bucket.peek(now).setHeaders(w.Header())
+	bucket := s.buckets.Get(tenant, lim.rate)
+	bucket.Peek(now).SetHeaders(w.Header())
 	wire := lim.wireLimit()
 	if r.ContentLength > wire {
 		return tenant, writeProblem(w, tooLarge(lim.decode.MaxRequestBytes))
@@ -241,16 +242,16 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (tenant string, 
 		return tenant, writeResult(w, http.StatusBadRequest, result)
 	}
 
-	take := bucket.take(now, len(batch.Events))
-	take.setHeaders(w.Header())
+	take := bucket.Take(now, len(batch.Events))
+	take.SetHeaders(w.Header())
 	switch {
-	case take.never:
+	case take.Never:
 		return tenant, writeProblem(w, problem{Status: http.StatusRequestEntityTooLarge, Type: "too-many-events",
-			Detail: fmt.Sprintf("the request holds %d events, more than the rate limit's burst of %d: send fewer per request", len(batch.Events), lim.rate.burst)})
-	case !take.ok:
+			Detail: fmt.Sprintf("the request holds %d events, more than the rate limit's burst of %d: send fewer per request", len(batch.Events), lim.rate.Burst)})
+	case !take.OK:
 		return tenant, writeProblem(w, problem{Status: http.StatusTooManyRequests, Type: "rate-limited",
-			Detail:     fmt.Sprintf("over the rate limit of %g events per second (burst %d)", lim.rate.perSecond, lim.rate.burst),
-			RetryAfter: take.retryAfter})
+			Detail:     fmt.Sprintf("over the rate limit of %g events per second (burst %d)", lim.rate.PerSecond, lim.rate.Burst),
+			RetryAfter: take.RetryAfter})
 	}
 
 	records := s.records(tenant, batch.Events)
