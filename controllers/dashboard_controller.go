@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -182,28 +181,15 @@ func (r *DashboardReconciler) reconcileDelete(ctx context.Context, d *v1alpha1.D
 			return reconcile.Result{}, errors.Join(err, r.patchStatus(ctx, before, d))
 		}
 	}
-	patched := d.DeepCopy()
-	controllerutil.RemoveFinalizer(patched, DashboardFinalizer)
-	if err := r.Client.Patch(ctx, patched, client.MergeFrom(d)); err != nil {
-		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
-	}
-	return reconcile.Result{}, nil
+	return reconcile.Result{}, removeFinalizer(ctx, r.Client, d, DashboardFinalizer)
 }
 
 // patchStatus writes the status when it changed, with an optimistic lock, and records
 // an event per condition transition.
 func (r *DashboardReconciler) patchStatus(ctx context.Context, before, after *v1alpha1.Dashboard) error {
-	if equality.Semantic.DeepEqual(before.Status, after.Status) {
-		return nil
-	}
-	if err := r.Client.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("patching status: %w", err)
-	}
-	recordTransitions(r.Recorder, after, before.Status.Conditions, after.Status.Conditions)
-	return nil
+	return patchStatusOf(ctx, r.Client, r.Recorder, before, after,
+		func(o *v1alpha1.Dashboard) any { return o.Status },
+		func(o *v1alpha1.Dashboard) []metav1.Condition { return o.Status.Conditions })
 }
 
 // SetupWithManager registers the reconciler. Pipelines are watched so a dashboard is

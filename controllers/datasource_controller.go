@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -182,28 +181,15 @@ func (r *DataSourceReconciler) reconcileDelete(ctx context.Context, ds *v1alpha1
 			return reconcile.Result{}, errors.Join(err, r.patchStatus(ctx, before, ds))
 		}
 	}
-	patched := ds.DeepCopy()
-	controllerutil.RemoveFinalizer(patched, DataSourceFinalizer)
-	if err := r.Client.Patch(ctx, patched, client.MergeFrom(ds)); err != nil {
-		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
-	}
-	return reconcile.Result{}, nil
+	return reconcile.Result{}, removeFinalizer(ctx, r.Client, ds, DataSourceFinalizer)
 }
 
 // patchStatus writes the status when it changed, with an optimistic lock, and records
 // an event per condition transition.
 func (r *DataSourceReconciler) patchStatus(ctx context.Context, before, after *v1alpha1.DataSource) error {
-	if equality.Semantic.DeepEqual(before.Status, after.Status) {
-		return nil
-	}
-	if err := r.Client.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("patching status: %w", err)
-	}
-	recordTransitions(r.Recorder, after, before.Status.Conditions, after.Status.Conditions)
-	return nil
+	return patchStatusOf(ctx, r.Client, r.Recorder, before, after,
+		func(o *v1alpha1.DataSource) any { return o.Status },
+		func(o *v1alpha1.DataSource) []metav1.Condition { return o.Status.Conditions })
 }
 
 // SetupWithManager registers the reconciler. Secrets are watched through an index of

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -509,28 +508,15 @@ func (r *PipelineReconciler) reconcileDelete(ctx context.Context, pl *v1alpha1.P
 	if err := r.unpublish(ctx, pl); err != nil {
 		return reconcile.Result{}, err
 	}
-	patched := pl.DeepCopy()
-	controllerutil.RemoveFinalizer(patched, naming.PipelineFinalizer)
-	if err := r.Client.Patch(ctx, patched, client.MergeFrom(pl)); err != nil {
-		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
-	}
-	return reconcile.Result{}, nil
+	return reconcile.Result{}, removeFinalizer(ctx, r.Client, pl, naming.PipelineFinalizer)
 }
 
 // patchStatus writes the status when it changed, with optimistic locking, and records an
 // event per condition transition.
 func (r *PipelineReconciler) patchStatus(ctx context.Context, before, after *v1alpha1.Pipeline) error {
-	if equality.Semantic.DeepEqual(before.Status, after.Status) {
-		return nil
-	}
-	if err := r.Client.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("patching status: %w", err)
-	}
-	recordTransitions(r.Recorder, after, before.Status.Conditions, after.Status.Conditions)
-	return nil
+	return patchStatusOf(ctx, r.Client, r.Recorder, before, after,
+		func(o *v1alpha1.Pipeline) any { return o.Status },
+		func(o *v1alpha1.Pipeline) []metav1.Condition { return o.Status.Conditions })
 }
 
 // SetupWithManager registers the reconciler. A Tenant's change (its database becoming

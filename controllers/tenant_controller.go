@@ -11,6 +11,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -406,18 +407,9 @@ func (r *TenantReconciler) deleteNamespace(ctx context.Context, t *v1alpha1.Tena
 // from: a reconcile of a stale cached copy fails with a conflict instead of writing (and
 // announcing) transitions that already happened.
 func (r *TenantReconciler) patchStatus(ctx context.Context, before, after *v1alpha1.Tenant) error {
-	if equality.Semantic.DeepEqual(before.Status, after.Status) {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-	if err := r.Client.Status().Patch(ctx, after, patch); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("patching status: %w", err)
-	}
-	recordTransitions(r.Recorder, after, before.Status.Conditions, after.Status.Conditions)
-	return nil
+	return patchStatusOf(ctx, r.Client, r.Recorder, before, after,
+		func(o *v1alpha1.Tenant) any { return o.Status },
+		func(o *v1alpha1.Tenant) []metav1.Condition { return o.Status.Conditions })
 }
 
 func (r *TenantReconciler) now() time.Time {

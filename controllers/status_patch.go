@@ -1,0 +1,43 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+)
+
+// patchStatusOf writes after's status when it differs from before's, with an optimistic
+// lock, and records an event per condition transition. status and conditions read a
+// kind's status and its conditions. An object deleted meanwhile is not an error: there is
+// nothing left to report on.
+func patchStatusOf[T client.Object](ctx context.Context, c client.Client, rec events.EventRecorder, before, after T,
+	status func(T) any, conditions func(T) []metav1.Condition) error {
+	if equality.Semantic.DeepEqual(status(before), status(after)) {
+		return nil
+	}
+	if err := c.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("patching status: %w", err)
+	}
+	recordTransitions(rec, after, conditions(before), conditions(after))
+	return nil
+}
+
+// removeFinalizer lets a deleted object go once what it owned is released; an object
+// already gone is not an error.
+func removeFinalizer(ctx context.Context, c client.Client, obj client.Object, finalizer string) error {
+	patched := obj.DeepCopyObject().(client.Object)
+	controllerutil.RemoveFinalizer(patched, finalizer)
+	if err := c.Patch(ctx, patched, client.MergeFrom(obj)); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
+	}
+	return nil
+}
