@@ -117,6 +117,26 @@ func writeReport(cmd *cobra.Command, report textReport, asJSON bool) error {
 	return report.WriteText(out)
 }
 
+// runPlatformBench loads the platform config, runs a benchmark against its backends with
+// progress on stderr, and writes the report: also the part a run that failed afterwards
+// measured.
+func runPlatformBench[R interface {
+	*T
+	textReport
+}, T any](cmd *cobra.Command, configPath string, asJSON bool, run func(*config.Platform, io.Writer) (R, error)) error {
+	platform, err := config.Load(configPath)
+	if err != nil {
+		return err
+	}
+	report, err := run(platform, cmd.ErrOrStderr())
+	if report != nil {
+		if werr := writeReport(cmd, report, asJSON); werr != nil {
+			return errors.Join(err, werr)
+		}
+	}
+	return err
+}
+
 // loadBenchPlatform loads --config when given.
 func loadBenchPlatform(path string) (*config.Platform, error) {
 	if path == "" {
@@ -209,19 +229,10 @@ Kafka is the one of --config unless --in-process-kafka.`,
   shoal bench process --config platform.yaml --rows 500000 --batch-max-records 20000 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			platform, err := config.Load(opts.configPath)
-			if err != nil {
-				return err
-			}
-			opts.Platform = platform
-			opts.Progress = cmd.ErrOrStderr()
-			report, err := bench.RunProcess(cmd.Context(), opts.ProcessOptions)
-			if report != nil {
-				if werr := writeReport(cmd, report, opts.json); werr != nil {
-					return errors.Join(err, werr)
-				}
-			}
-			return err
+			return runPlatformBench(cmd, opts.configPath, opts.json, func(p *config.Platform, progress io.Writer) (*bench.ProcessReport, error) {
+				opts.Platform, opts.Progress = p, progress
+				return bench.RunProcess(cmd.Context(), opts.ProcessOptions)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -267,17 +278,10 @@ processor, so the processor's default batching can be chosen from one run.`,
   shoal bench freshness --config platform.yaml --batch-max-wait 100ms,250ms,500ms,1s --duration 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			platform, err := config.Load(opts.configPath)
-			if err != nil {
-				return err
-			}
-			opts.Platform = platform
-			opts.Progress = cmd.ErrOrStderr()
-			report, err := bench.RunFreshness(cmd.Context(), opts.FreshnessOptions)
-			if err != nil {
-				return err
-			}
-			return writeReport(cmd, report, opts.json)
+			return runPlatformBench(cmd, opts.configPath, opts.json, func(p *config.Platform, progress io.Writer) (*bench.FreshnessReport, error) {
+				opts.Platform, opts.Progress = p, progress
+				return bench.RunFreshness(cmd.Context(), opts.FreshnessOptions)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -334,20 +338,10 @@ the end, also when the run fails.`,
   shoal bench query --config platform.yaml --events 10000000 --queries 200 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			platform, err := config.Load(opts.configPath)
-			if err != nil {
-				return err
-			}
-			opts.Platform = platform
-			opts.Progress = cmd.ErrOrStderr()
-			report, err := bench.RunQuery(cmd.Context(), opts.QueryOptions)
-			if report != nil {
-				// A run that failed after measuring some of it still reports that part.
-				if werr := writeReport(cmd, report, opts.json); werr != nil {
-					return errors.Join(err, werr)
-				}
-			}
-			return err
+			return runPlatformBench(cmd, opts.configPath, opts.json, func(p *config.Platform, progress io.Writer) (*bench.QueryReport, error) {
+				opts.Platform, opts.Progress = p, progress
+				return bench.RunQuery(cmd.Context(), opts.QueryOptions)
+			})
 		},
 	}
 	f := cmd.Flags()
