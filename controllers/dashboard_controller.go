@@ -74,14 +74,9 @@ func (r *DashboardReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	if !d.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, d)
 	}
-	if !controllerutil.ContainsFinalizer(d, DashboardFinalizer) {
-		// Stored before the row exists, so a quick delete cannot leave it behind.
-		patched := d.DeepCopy()
-		controllerutil.AddFinalizer(patched, DashboardFinalizer)
-		if err := r.Client.Patch(ctx, patched, client.MergeFrom(d)); err != nil {
-			return reconcile.Result{}, fmt.Errorf("adding finalizer: %w", err)
-		}
-		d = patched
+	d, err := ensureFinalizer(ctx, r.Client, d, DashboardFinalizer)
+	if err != nil {
+		return reconcile.Result{}, err
 	}
 	before := d.DeepCopy()
 	d.Status.ObservedGeneration = d.Generation

@@ -66,14 +66,9 @@ func (r *DataSourceReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if !ds.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, ds)
 	}
-	if !controllerutil.ContainsFinalizer(ds, DataSourceFinalizer) {
-		// Stored before the row exists, so a quick delete cannot leave it behind.
-		patched := ds.DeepCopy()
-		controllerutil.AddFinalizer(patched, DataSourceFinalizer)
-		if err := r.Client.Patch(ctx, patched, client.MergeFrom(ds)); err != nil {
-			return reconcile.Result{}, fmt.Errorf("adding finalizer: %w", err)
-		}
-		ds = patched
+	ds, err := ensureFinalizer(ctx, r.Client, ds, DataSourceFinalizer)
+	if err != nil {
+		return reconcile.Result{}, err
 	}
 	before := ds.DeepCopy()
 	ds.Status.ObservedGeneration = ds.Generation

@@ -129,14 +129,9 @@ func (r *PipelineReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 	if !pl.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, pl)
 	}
-	if !controllerutil.ContainsFinalizer(pl, naming.PipelineFinalizer) {
-		// Stored before any table exists, so a quick delete cannot leak one.
-		patched := pl.DeepCopy()
-		controllerutil.AddFinalizer(patched, naming.PipelineFinalizer)
-		if err := r.Client.Patch(ctx, patched, client.MergeFrom(pl)); err != nil {
-			return reconcile.Result{}, fmt.Errorf("adding finalizer: %w", err)
-		}
-		pl = patched
+	pl, err := ensureFinalizer(ctx, r.Client, pl, naming.PipelineFinalizer)
+	if err != nil {
+		return reconcile.Result{}, err
 	}
 	before := pl.DeepCopy()
 	pl.Status.ObservedGeneration = pl.Generation

@@ -41,3 +41,17 @@ func removeFinalizer(ctx context.Context, c client.Client, obj client.Object, fi
 	}
 	return nil
 }
+
+// ensureFinalizer stores finalizer on obj before anything it owns is created, so a quick
+// delete cannot leave that behind, and returns the object as stored.
+func ensureFinalizer[T client.Object](ctx context.Context, c client.Client, obj T, finalizer string) (T, error) {
+	if controllerutil.ContainsFinalizer(obj, finalizer) {
+		return obj, nil
+	}
+	patched := obj.DeepCopyObject().(T)
+	controllerutil.AddFinalizer(patched, finalizer)
+	if err := c.Patch(ctx, patched, client.MergeFrom(obj)); err != nil {
+		return obj, fmt.Errorf("adding finalizer: %w", err)
+	}
+	return patched, nil
+}
