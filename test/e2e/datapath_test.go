@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,7 +23,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"sigs.k8s.io/yaml"
 
-	"github.com/shoal-dev/shoal/controllers/objects"
 	"github.com/shoal-dev/shoal/internal/config"
 	"github.com/shoal-dev/shoal/internal/lake"
 	"github.com/shoal-dev/shoal/internal/naming"
@@ -49,7 +46,7 @@ func TestDataPath(t *testing.T) {
 		t.Fatal("TestMain did not set the platform config")
 	}
 	configPath := writePlatformConfig(t, dataPathPlatform)
-	key, prefix := applyDataPathTenant(t)
+	key, prefix := applyTenant(t, dataPathTenant, "team", 3)
 
 	dev := startDev(t, configPath, freeAddr(t), freeAddr(t))
 	waitReady(t, dev)
@@ -205,41 +202,6 @@ func writePlatformConfig(t *testing.T, cfg *config.Platform) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// applyDataPathTenant applies a Shared tenant, waits until it is Ready and returns its
-// ingest key and lake prefix.
-func applyDataPathTenant(t *testing.T) (key, prefix string) {
-	t.Helper()
-	doc := `apiVersion: analytics.shoal.dev/v1alpha1
-kind: Tenant
-metadata:
-  name: ` + dataPathTenant + `
-spec:
-  displayName: Data Path
-  plan: team
-  isolation: Shared
-  owners: [ops@datapath.example]
-  kafka: {partitions: 3}
-`
-	file := filepath.Join(t.TempDir(), "tenant.yaml")
-	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mustKubectl(t, "apply", "-f", file)
-	t.Cleanup(func() { kubectl(t, "delete", "tenant", dataPathTenant, "--wait=false") })
-	mustKubectl(t, "wait", "--for=condition=Ready", "tenant/"+dataPathTenant, "--timeout=60s")
-	encoded := mustKubectl(t, "get", "secret", "-n", naming.TenantNamespace(dataPathTenant), naming.IngestKeySecret(dataPathTenant),
-		"-o", "jsonpath={.data."+objects.IngestKeySecretKey+"}")
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
-	if err != nil {
-		t.Fatalf("decoding the ingest key: %v", err)
-	}
-	prefix = strings.TrimSpace(mustKubectl(t, "get", "tenant", dataPathTenant, "-o", "jsonpath={.status.storage.prefix}"))
-	if prefix == "" {
-		t.Fatal("the tenant's status has no lake prefix")
-	}
-	return string(raw), prefix
 }
 
 // devProcess is one run of `shoal dev`.
