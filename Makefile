@@ -129,20 +129,20 @@ clean: ## Remove bin/ and dist/.
 
 .PHONY: bench-tenants
 bench-tenants: backends build localcluster $(CONTROLPLANE) $(STRIPE_MOCK) $(VERSITYGW) ## Time provisioning N Shared tenants on a local cluster (N=100; BENCH_FLAGS="--concurrency 8 --json").
-	hack/bench-tenants.sh $(or $(N),100) $(BENCH_FLAGS)
+	hack/bench.sh tenants $(or $(N),100) $(BENCH_FLAGS)
 
 .PHONY: bench-ingest
 bench-ingest: build ## Ingest API events/s against a raw franz-go producer, one run (BENCH_FLAGS="--rounds 3 --json").
-	hack/bench-datapath.sh ingest $(BENCH_FLAGS)
+	hack/bench.sh ingest $(BENCH_FLAGS)
 
 .PHONY: bench-process
 bench-process: backends build localcluster $(CONTROLPLANE) $(STRIPE_MOCK) $(VERSITYGW) ## Processor rows/s against a direct batched ClickHouse insert, one run (BENCH_FLAGS="--rows 500000 --json").
-	hack/bench-datapath.sh process $(BENCH_FLAGS)
+	hack/bench.sh process $(BENCH_FLAGS)
 
 .PHONY: bench-query
 bench-query: backends build localcluster $(CONTROLPLANE) $(STRIPE_MOCK) $(VERSITYGW) ## Query API p50/p99 against the same SQL straight to ClickHouse, and rollup against raw (BENCH_FLAGS="--events 10000000 --json").
-	hack/bench-datapath.sh query $(BENCH_FLAGS)
+	hack/bench.sh query $(BENCH_FLAGS)
 
 .PHONY: bench-freshness
 bench-freshness: backends build localcluster $(CONTROLPLANE) $(STRIPE_MOCK) $(VERSITYGW) ## Ingest-ack-to-queryable p50/p99 at 10k events/s (BENCH_FLAGS="--batch-max-wait 250ms,500ms,1s").
-	hack/bench-datapath.sh freshness $(BENCH_FLAGS)
+	hack/bench.sh freshness $(BENCH_FLAGS)

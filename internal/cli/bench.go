@@ -50,7 +50,7 @@ each tenant's create-to-Ready time, and the operator's peak resident memory; the
 --keep, deletes the tenants, reports how long until they were gone, and stops the
 operator.
 
-The cluster needs every backend the config names; hack/bench-tenants.sh starts a local
+The cluster needs every backend the config names; hack/bench.sh tenants starts a local
 one. When not every tenant is Ready within --timeout, the report says how many were and
 what a few of the others' Ready conditions say, the tenants are left in place, and the
 command fails.`,

@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Runs a data-path benchmark: `shoal bench ingest`, `shoal bench process`,
-# `shoal bench freshness` or `shoal bench query`. ingest needs no backend (its Kafka is a
-# kfake broker in the benchmark's own process); process and freshness need ClickHouse, S3
-# and Kafka, query needs ClickHouse and PostgreSQL, so this starts the local backends as
-# hack/demo.sh does (shoal-localcluster, which also runs a kube-apiserver and etcd that
-# the benchmark leaves idle) and passes their platform config. `make bench-ingest`,
-# `make bench-process`, `make bench-freshness` and `make bench-query` build what this
-# needs first. Extra arguments go to the benchmark (for example --json). Stops everything
-# on exit; the work directory with the backends' log is kept when the run failed.
+# Runs a benchmark: `shoal bench tenants`, `ingest`, `process`, `freshness` or `query`.
+# ingest needs no backend (its Kafka is a kfake broker in the benchmark's own process).
+# The others need the local backends, so this starts them as hack/demo.sh does
+# (shoal-localcluster: a kube-apiserver and etcd, which only tenants uses, and every
+# backend) and passes their platform config. `make bench-<mode>` builds what this needs
+# first. tenants takes the tenant count first: `hack/bench.sh tenants 100`. Extra
+# arguments go to the benchmark (for example --json). Stops everything on exit; the work
+# directory with the logs is kept when the run failed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="${SHOAL_BIN:-$root/bin}"
@@ -16,7 +15,12 @@ cd "$root"
 mode="${1:-}"
 case "$mode" in
   ingest|process|freshness|query) shift ;;
-  *) echo "usage: $0 ingest|process|freshness|query [shoal bench flags...]" >&2; exit 2 ;;
+  tenants)
+    n="${2:-}"
+    [[ "$n" =~ ^[0-9]+$ && "$n" -gt 0 ]] || { echo "usage: $0 tenants N [shoal bench tenants flags...]" >&2; exit 2; }
+    shift 2
+    ;;
+  *) echo "usage: $0 tenants N|ingest|process|freshness|query [shoal bench flags...]" >&2; exit 2 ;;
 esac
 
 [[ -x "$bin/shoal" ]] || { echo "bench-$mode: $bin/shoal is missing; run 'make bench-$mode'" >&2; exit 1; }
@@ -66,4 +70,9 @@ for _ in $(seq 1 240); do
 done
 [[ -s "$kubeconfig" ]] || { echo "bench-$mode: the backends did not start in 120s" >&2; cat "$work/controlplane.log" >&2; exit 1; }
 
-"$bin/shoal" bench "$mode" --config "$platform" "$@"
+if [[ "$mode" == tenants ]]; then
+  # The benchmark's own files (its operator config and log) go into the work directory too.
+  TMPDIR="$work" "$bin/shoal" bench tenants -n "$n" --kubeconfig "$kubeconfig" --config "$platform" "$@"
+else
+  "$bin/shoal" bench "$mode" --config "$platform" "$@"
+fi
