@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -111,11 +112,13 @@ func pageOf[T any](items []T, limit int, name func(T) string) Page[T] {
 	return Page[T]{Items: items, Next: encodeCursor(name(items[limit-1]))}
 }
 
-var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-// validID reports whether id can be a row id. Anything else is simply not found, rather
-// than a database error about uuid syntax.
-func validID(id string) bool { return uuidPattern.MatchString(id) }
+// validID reports whether id can be a row id: a UUID as PostgreSQL reads one. Anything
+// else, such as an id from a URL, is simply not found, rather than a database error about
+// uuid syntax.
+func validID(id string) bool {
+	var u pgtype.UUID
+	return u.Scan(id) == nil
+}
 
 func pgError(err error) *pgconn.PgError {
 	var pgErr *pgconn.PgError

@@ -108,7 +108,7 @@ func (s *Store) CreatePersonalToken(ctx context.Context, tenantID, userID, name 
 	case expiresAt != nil && !expiresAt.After(time.Now()):
 		return PersonalToken{}, "", fmt.Errorf("metastore: creating a token: the expiry %s is not in the future: %w", expiresAt.Format(time.RFC3339), ErrInvalidUserInput)
 	}
-	if !parseableUUID(userID) {
+	if !validID(userID) {
 		return PersonalToken{}, "", fmt.Errorf("metastore: user %q: %w", userID, ErrNotFound)
 	}
 	plaintext, err := newPersonalToken()
@@ -151,7 +151,7 @@ func (s *Store) CreatePersonalToken(ctx context.Context, tenantID, userID, name 
 // ListPersonalTokens returns the user's tokens, newest first, revoked and expired ones
 // included (at most the newest 200).
 func (s *Store) ListPersonalTokens(ctx context.Context, tenantID, userID string) ([]PersonalToken, error) {
-	if !parseableUUID(userID) {
+	if !validID(userID) {
 		return nil, nil
 	}
 	var list []PersonalToken
@@ -176,7 +176,7 @@ func (s *Store) ListPersonalTokens(ctx context.Context, tenantID, userID string)
 // RevokePersonalToken revokes one of the user's tokens. Revoking a revoked token succeeds
 // and keeps the first revocation time; a token of another user or tenant is ErrNotFound.
 func (s *Store) RevokePersonalToken(ctx context.Context, tenantID, userID, tokenID string) error {
-	if !parseableUUID(userID) || !parseableUUID(tokenID) {
+	if !validID(userID) || !validID(tokenID) {
 		return fmt.Errorf("metastore: token %q: %w", tokenID, ErrNotFound)
 	}
 	var affected int64

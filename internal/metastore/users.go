@@ -62,13 +62,6 @@ func scanUser(row pgx.Row) (User, error) {
 	return u, err
 }
 
-// parseableUUID reports whether s is a UUID, so an id from a URL that is not one reads as
-// not found instead of a database error.
-func parseableUUID(s string) bool {
-	var u pgtype.UUID
-	return u.Scan(s) == nil
-}
-
 // userCursor is where a page of ListUsers ends: users are ordered by lowercased email,
 // then id.
 type userCursor struct {
@@ -84,7 +77,7 @@ func (c userCursor) encode() string {
 func decodeUserCursor(s string) (userCursor, error) {
 	var c userCursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(b, &c) != nil || !parseableUUID(c.ID) {
+	if err != nil || json.Unmarshal(b, &c) != nil || !validID(c.ID) {
 		return userCursor{}, fmt.Errorf("cursor %q: %w", s, ErrInvalidUserInput)
 	}
 	return c, nil
@@ -138,7 +131,7 @@ func (s *Store) ListUsers(ctx context.Context, tenantID, cursor string, limit in
 // GetUser returns the tenant's user with that id. A user of another tenant is
 // ErrNotFound, exactly like a user that does not exist.
 func (s *Store) GetUser(ctx context.Context, tenantID, userID string) (User, error) {
-	if !parseableUUID(userID) {
+	if !validID(userID) {
 		return User{}, fmt.Errorf("metastore: user %q: %w", userID, ErrNotFound)
 	}
 	var u User
@@ -216,7 +209,7 @@ func (s *Store) SetUserRole(ctx context.Context, tenantID, userID, role string) 
 	if !slices.Contains(Roles, role) {
 		return User{}, fmt.Errorf("metastore: setting a role: role %q: %w", role, ErrInvalidUserInput)
 	}
-	if !parseableUUID(userID) {
+	if !validID(userID) {
 		return User{}, fmt.Errorf("metastore: user %q: %w", userID, ErrNotFound)
 	}
 	var u User
