@@ -9,16 +9,8 @@ import (
 	"github.com/shoal-dev/shoal/runtime/query/metricquery"
 )
 
-// farFuture bounds "since" counts: DateTime ends in 2106.
-var farFuture = time.Date(2105, 12, 31, 0, 0, 0, 0, time.UTC)
-
-// EventsSince counts the tenant's events received (received_at, when ingest accepted
-// them) at or after since: the usage the subscription endpoint shows.
-func (e *Engine) EventsSince(ctx context.Context, tenantID string, since time.Time) (uint64, error) {
-	return e.EventsIngested(ctx, tenantID, since, farFuture)
-}
-
-// EventsIngested counts the tenant's events received in [from, to). It counts stored
+// EventsIngested counts the tenant's events received (received_at, when ingest accepted
+// them) in [from, to): the usage the subscription endpoint shows. It counts stored
 // rows without FINAL: the processor stores each event once (it looks an event up before
 // inserting it), so a duplicate is an exception the table's merges remove, and a usage
 // figure does not justify merging a whole billing period's rows at query time.
