@@ -50,7 +50,12 @@ func (r *ProcessReport) WriteText(w io.Writer) error {
 	t.line("broker", "%s", r.Broker)
 	t.line("clickhouse", "%s (%s)", r.ClickHouse, r.ClickHouseVersion)
 	t.line("cpus", "%d (load average %.1f at the start, %.1f at the end)", r.CPUs, r.LoadAverage.Start, r.LoadAverage.End)
+	ids := "assigned at ingest: looked up only where a commit cannot rule them out"
+	if r.ClientIDs {
+		ids = "the clients': every one looked up before inserting"
+	}
 	t.line("rows", "%d events, %d bytes on the wire on average, %d properties", r.Processor.Rows, r.EventBytes, r.EventProperties)
+	t.line("event ids", "%s", ids)
 	t.line("processor batching", "max %d records, %d bytes, %s wait; %d partitions", r.BatchMaxRecords, r.BatchMaxBytes, time.Duration(r.BatchMaxWait*float64(time.Second)), r.Partitions)
 	t.line("direct insert", "%.0f rows/s (%d inserts of up to %d rows, %d at a time, in %s)",
 		r.Direct.RowsPerSecond, r.Direct.Batches, r.BatchMaxRecords, r.DirectConcurrency, seconds(r.Direct.Seconds))

@@ -257,6 +257,7 @@ func freshnessRun(ctx context.Context, d *dataPath, opts FreshnessOptions, tmpl 
 	if err != nil {
 		return nil, err
 	}
+	defer d.deleteGroup(group)
 	stopped := false
 	defer func() {
 		if !stopped {

@@ -270,7 +270,7 @@ func newRawSide(cfg kafka.Config, tenant string, evs []events.Event) (*rawSide, 
 	if err != nil {
 		return nil, fmt.Errorf("creating the raw producer: %w", err)
 	}
-	r := &rawSide{cl: cl, topic: naming.Topic(tenant), headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte(events.WireFormat)}}}
+	r := &rawSide{cl: cl, topic: naming.Topic(tenant), headers: ingest.RecordHeaders(false)}
 	for _, e := range evs {
 		v, err := events.Marshal(e)
 		if err != nil {

@@ -46,9 +46,19 @@ type ProcessOptions struct {
 	BatchMaxRecords int
 	BatchMaxBytes   int
 	BatchMaxWait    time.Duration
+	// ClientIDs produces the events as if their clients had given their ids, which the
+	// processor looks up in the table before inserting (the worst case); otherwise as if
+	// ingest had assigned them, which it does not look up once its group's commits say
+	// they cannot be stored yet.
+	ClientIDs bool
 	// Progress receives a line per step.
 	Progress io.Writer
 }
+
+// processWarmup is how many events a partition gets before the timed run: the processor
+// writes them and stops, so the timed run starts where a running processor stands, its
+// group's commits saying what is stored.
+const processWarmup = 1000
 
 func (o *ProcessOptions) setDefaults() {
 	if o.Rows <= 0 {
@@ -87,9 +97,11 @@ type ProcessReport struct {
 	Partitions        int32       `json:"partitions"`
 	EventBytes        int         `json:"eventBytes"`
 	EventProperties   int         `json:"eventProperties"`
-	BatchMaxRecords   int         `json:"batchMaxRecords"`
-	BatchMaxBytes     int         `json:"batchMaxBytes"`
-	BatchMaxWait      float64     `json:"batchMaxWaitSeconds"`
+	// ClientIDs: the events' ids were the clients', so every one was looked up.
+	ClientIDs       bool    `json:"clientIds"`
+	BatchMaxRecords int     `json:"batchMaxRecords"`
+	BatchMaxBytes   int     `json:"batchMaxBytes"`
+	BatchMaxWait    float64 `json:"batchMaxWaitSeconds"`
 	// DirectConcurrency is how many direct inserts were in flight: as many as the
 	// processor writes partition batches at once.
 	DirectConcurrency int            `json:"directConcurrency"`
@@ -208,7 +220,8 @@ func (benchTenants) Tenant(context.Context, string) (process.Tenant, error) {
 	return process.Tenant{LakeClass: benchLakeClass}, nil
 }
 
-// startProcessor runs a processor for one tenant in its own group until stop is called.
+// startProcessor runs a processor for one tenant in its own group until stop is called;
+// the group stays, for another run to take over, until deleteGroup.
 func (d *dataPath) startProcessor(ctx context.Context, tenant string, o ProcessOptions, reg prometheus.Registerer) (group string, stop func() error, err error) {
 	group = "shoal-bench-" + tenant
 	proc, err := process.New(process.Options{
@@ -232,12 +245,15 @@ func (d *dataPath) startProcessor(ctx context.Context, tenant string, o ProcessO
 	go func() { done <- proc.Run(ctx) }()
 	return group, func() error {
 		cancel()
-		err := <-done
-		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer dcancel()
-		_, _ = d.broker.admin.DeleteGroup(dctx, group)
-		return err
+		return <-done
 	}, nil
+}
+
+// deleteGroup deletes a benchmark's consumer group, so no commit of it is left behind.
+func (d *dataPath) deleteGroup(group string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = d.broker.admin.DeleteGroup(ctx, group)
 }
 
 // waitAssigned waits until the group's member holds partitions.
@@ -299,12 +315,14 @@ func RunProcess(ctx context.Context, opts ProcessOptions) (*ProcessReport, error
 	}
 
 	evs := SampleEvents(opts.Rows, now, func(i int) string { return fmt.Sprintf("s-%05d", i/20) })
+	warmup := SampleEvents(processWarmup*int(opts.Partitions), now, func(i int) string { return fmt.Sprintf("w-%05d", i/20) })
+	for _, part := range [][]events.Event{evs, warmup} {
+		for i := range part {
+			part[i].IDAssigned = !opts.ClientIDs
+		}
+	}
 	eventBytes, err := wireSize(evs[:min(len(evs), 1000)])
 	if err != nil {
-		return nil, err
-	}
-	progressf(opts.Progress, "process: producing %d events to %s (not timed)", len(evs), naming.Topic(procTenant))
-	if err := produceAll(ctx, d.broker, procTenant, evs); err != nil {
 		return nil, err
 	}
 
@@ -312,7 +330,7 @@ func RunProcess(ctx context.Context, opts ProcessOptions) (*ProcessReport, error
 	report := &ProcessReport{
 		LoadAverage: LoadAverage{Start: loadAverage1()},
 		Broker:      d.broker.name(), ClickHouse: d.chAddr, ClickHouseVersion: d.admin.Version().String(),
-		CPUs: runtime.NumCPU(), Partitions: opts.Partitions, EventBytes: eventBytes, EventProperties: 8,
+		CPUs: runtime.NumCPU(), Partitions: opts.Partitions, EventBytes: eventBytes, EventProperties: 8, ClientIDs: opts.ClientIDs,
 		BatchMaxRecords: opts.BatchMaxRecords, BatchMaxBytes: opts.BatchMaxBytes, BatchMaxWait: opts.BatchMaxWait.Seconds(),
 		DirectConcurrency: concurrency, Target: ProcessTarget,
 	}
@@ -324,10 +342,31 @@ func RunProcess(ctx context.Context, opts ProcessOptions) (*ProcessReport, error
 	}
 	report.Direct = RowsThroughput{Rows: int64(len(evs)), Seconds: elapsed.Seconds(), RowsPerSecond: float64(len(evs)) / elapsed.Seconds(), Batches: batches}
 
+	progressf(opts.Progress, "process: warming up: the processor writes %d events and stops (not timed)", len(warmup))
+	if err := produceAll(ctx, d.broker, procTenant, warmup); err != nil {
+		return nil, err
+	}
+	group, stop, err := d.startProcessor(ctx, procTenant, opts, prometheus.NewRegistry())
+	if err != nil {
+		return nil, err
+	}
+	defer d.deleteGroup(group)
+	if err := waitCommitted(ctx, d, group, int64(len(warmup)), 5*time.Minute); err != nil {
+		_ = stop()
+		return nil, err
+	}
+	if err := stop(); err != nil {
+		return nil, fmt.Errorf("stopping the processor: %w", err)
+	}
+	progressf(opts.Progress, "process: producing %d events to %s (not timed)", len(evs), naming.Topic(procTenant))
+	if err := produceAll(ctx, d.broker, procTenant, evs); err != nil {
+		return nil, err
+	}
+
 	progressf(opts.Progress, "process: processor over the same rows")
 	reg := prometheus.NewRegistry()
 	started := time.Now()
-	group, stop, err := d.startProcessor(ctx, procTenant, opts, reg)
+	_, stop, err = d.startProcessor(ctx, procTenant, opts, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +381,7 @@ func RunProcess(ctx context.Context, opts ProcessOptions) (*ProcessReport, error
 	}
 	began := time.Now()
 	report.JoinSeconds = began.Sub(started).Seconds()
-	if err := waitCommitted(ctx, d, group, int64(len(evs)), 10*time.Minute); err != nil {
+	if err := waitCommitted(ctx, d, group, int64(len(warmup)+len(evs)), 10*time.Minute); err != nil {
 		return nil, err
 	}
 	elapsed = time.Since(began)
@@ -359,13 +398,13 @@ func RunProcess(ctx context.Context, opts ProcessOptions) (*ProcessReport, error
 		report.Ratio = report.Processor.RowsPerSecond / report.Direct.RowsPerSecond
 	}
 
-	for _, t := range []string{directTenant, procTenant} {
+	for t, want := range map[string]int{directTenant: len(evs), procTenant: len(warmup) + len(evs)} {
 		n, err := d.count(ctx, t)
 		if err != nil {
 			return nil, err
 		}
-		if n != uint64(len(evs)) {
-			return report, fmt.Errorf("%s holds %d rows, want %d", naming.Database(t), n, len(evs))
+		if n != uint64(want) {
+			return report, fmt.Errorf("%s holds %d rows, want %d", naming.Database(t), n, want)
 		}
 	}
 	report.LoadAverage.End = loadAverage1()
@@ -390,7 +429,7 @@ func waitCommitted(ctx context.Context, d *dataPath, group string, want int64, t
 }
 
 // produceAll writes the events to the tenant's topic as ingest would: keyed by event_id,
-// wire format, acks=all.
+// wire format and id headers, acks=all.
 func produceAll(ctx context.Context, b *broker, tenant string, evs []events.Event) error {
 	cl, err := kgo.NewClient(append(ingest.ClientOptions(b.cfg), kgo.MaxBufferedRecords(100_000))...)
 	if err != nil {
@@ -398,7 +437,6 @@ func produceAll(ctx context.Context, b *broker, tenant string, evs []events.Even
 	}
 	defer cl.Close()
 	topic := naming.Topic(tenant)
-	headers := []kgo.RecordHeader{{Key: "content-type", Value: []byte(events.WireFormat)}}
 	const chunk = 20_000
 	for i := 0; i < len(evs); i += chunk {
 		part := evs[i:min(i+chunk, len(evs))]
@@ -408,7 +446,7 @@ func produceAll(ctx context.Context, b *broker, tenant string, evs []events.Even
 			if err != nil {
 				return err
 			}
-			records[j] = &kgo.Record{Topic: topic, Key: []byte(e.EventID), Value: v, Headers: headers}
+			records[j] = &kgo.Record{Topic: topic, Key: []byte(e.EventID), Value: v, Headers: ingest.RecordHeaders(e.IDAssigned)}
 		}
 		if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
 			return fmt.Errorf("producing to %s: %w", topic, err)

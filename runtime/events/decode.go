@@ -557,6 +557,7 @@ func (d *decoder) event(index int, data []byte, start int) (end int) {
 	}
 	if len(eventID) == 0 {
 		e.EventID = d.newID()
+		e.IDAssigned = true
 	}
 	d.spans = append(d.spans, eventSpans{eventID: d.keep(eventID), userID: d.keep(userID), sessionID: d.keep(sessionID)})
 	d.batch.Events = append(d.batch.Events, e)

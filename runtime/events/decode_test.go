@@ -164,7 +164,7 @@ func TestDecodeAccepts(t *testing.T) {
 		}
 		return tm.UTC()
 	}
-	base := Event{EventID: "id-1", EventType: "a", Timestamp: testNow, ReceivedAt: testNow, Properties: json.RawMessage(`{}`)}
+	base := Event{EventID: "id-1", EventType: "a", Timestamp: testNow, ReceivedAt: testNow, Properties: json.RawMessage(`{}`), IDAssigned: true}
 	with := func(f func(*Event)) Event {
 		e := base
 		f(&e)
@@ -176,9 +176,9 @@ func TestDecodeAccepts(t *testing.T) {
 	}{
 		{"defaults", `{"event_type":"a"}`, base},
 		{"nulls are absent", `{"event_type":"a","event_id":null,"timestamp":null,"user_id":null,"session_id":null,"properties":null}`, base},
-		{"event_id kept", `{"event_type":"a","event_id":"client-42"}`, with(func(e *Event) { e.EventID = "client-42" })},
+		{"event_id kept", `{"event_type":"a","event_id":"client-42"}`, with(func(e *Event) { e.EventID, e.IDAssigned = "client-42", false })},
 		{"event_id of 128 bytes", `{"event_type":"a","event_id":"` + strings.Repeat("i", 128) + `"}`,
-			with(func(e *Event) { e.EventID = strings.Repeat("i", 128) })},
+			with(func(e *Event) { e.EventID, e.IDAssigned = strings.Repeat("i", 128), false })},
 		{"event_type of 128 bytes", `{"event_type":"` + strings.Repeat("t", 128) + `"}`,
 			with(func(e *Event) { e.EventType = strings.Repeat("t", 128) })},
 		{"event_type with spaces and non-ASCII", `{"event_type":"Achat réussi 购买"}`, with(func(e *Event) { e.EventType = "Achat réussi 购买" })},

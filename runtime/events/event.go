@@ -25,8 +25,22 @@ type Event struct {
 	SessionID string `json:"session_id,omitempty"`
 	// Properties is a JSON object, kept as sent (compacted); empty means {}.
 	Properties json.RawMessage `json:"properties,omitempty"`
+	// IDAssigned says ingest assigned EventID because the client gave none. Only a
+	// redelivery can repeat such an event, while a client may send its own id twice, so
+	// the processor looks up only the others in the table before inserting (unless a
+	// batch may have been written before). It travels as a record header
+	// (HeaderIDAssigned), not in the JSON.
+	IDAssigned bool `json:"-"`
 }
 
 // WireFormat names the encoding of Kafka record values, set as the record's
 // "content-type" header so a later format can be told apart.
 const WireFormat = "application/vnd.shoal.event.v1+json"
+
+// Headers of the records ingest writes.
+const (
+	// HeaderContentType holds WireFormat.
+	HeaderContentType = "content-type"
+	// HeaderIDAssigned, with the value "1", marks a record whose event_id ingest assigned.
+	HeaderIDAssigned = "shoal-id-assigned"
+)

@@ -97,6 +97,7 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Unmarshal(%s): %v", value, err)
 		}
+		got.IDAssigned = e.IDAssigned // a record header carries it, not the value
 		if !reflect.DeepEqual(got, e) {
 			t.Errorf("round trip through %s:\ngot  %+v\nwant %+v", value, got, e)
 		}

@@ -64,7 +64,7 @@ func BenchmarkRawProducer(b *testing.B) {
 	defer producer.Close()
 
 	topic := naming.Topic(tenant)
-	header := []kgo.RecordHeader{{Key: "content-type", Value: []byte(events.WireFormat)}}
+	header := ingest.RecordHeaders(false) // the API side sends event ids
 	evs := benchEvents(time.Now())
 	keys, values := make([][]byte, len(evs)), make([][]byte, len(evs))
 	size := 0

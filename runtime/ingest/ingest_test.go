@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shoal-dev/shoal/internal/naming"
 	"github.com/shoal-dev/shoal/internal/testbackends"
@@ -49,12 +52,17 @@ func TestRoundTrip(t *testing.T) {
 		if r.Topic != naming.Topic("acme") {
 			t.Errorf("record on topic %s", r.Topic)
 		}
-		if len(r.Headers) != 1 || r.Headers[0].Key != "content-type" || string(r.Headers[0].Value) != events.WireFormat {
-			t.Errorf("record headers %v, want content-type %s", r.Headers, events.WireFormat)
-		}
 		var ev events.Event
 		if err := json.Unmarshal(r.Value, &ev); err != nil {
 			t.Fatalf("record value %s: %v", r.Value, err)
+		}
+		// Only the ids ingest assigned are marked so: the processor looks the others up.
+		want := []kgo.RecordHeader{{Key: "content-type", Value: []byte(events.WireFormat)}}
+		if ev.EventID != first["event_id"] {
+			want = append(want, kgo.RecordHeader{Key: "shoal-id-assigned", Value: []byte("1")})
+		}
+		if !reflect.DeepEqual(r.Headers, want) {
+			t.Errorf("record of %s: headers %v, want %v", ev.EventID, r.Headers, want)
 		}
 		if string(r.Key) != ev.EventID {
 			t.Errorf("record key %q, event id %q", r.Key, ev.EventID)

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shoal-dev/shoal/internal/kafka"
+	"github.com/shoal-dev/shoal/runtime/events"
 )
 
 // Producer writes records to Kafka.
@@ -19,6 +20,16 @@ type Producer interface {
 	Produce(ctx context.Context, records []*kgo.Record) error
 	// Ping reports whether a broker answers.
 	Ping(ctx context.Context) error
+}
+
+// RecordHeaders are the headers of an event's record: its wire format, and whether ingest
+// assigned its event_id (see events.Event.IDAssigned).
+func RecordHeaders(idAssigned bool) []kgo.RecordHeader {
+	h := []kgo.RecordHeader{{Key: events.HeaderContentType, Value: []byte(events.WireFormat)}}
+	if idAssigned {
+		h = append(h, kgo.RecordHeader{Key: events.HeaderIDAssigned, Value: []byte("1")})
+	}
+	return h
 }
 
 // ClientOptions are the franz-go options of the ingest producer: acks from all in-sync

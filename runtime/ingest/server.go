@@ -86,7 +86,9 @@ type Server struct {
 	metrics  *metrics
 	ready    *readiness
 	producer Producer
-	headers  []kgo.RecordHeader
+	// headers and headersAssigned are the records' headers, shared by all of them (the
+	// producer only reads them): for an event_id the client gave, and one ingest assigned.
+	headers, headersAssigned []kgo.RecordHeader
 }
 
 // New returns a Server, registering its metrics on opts.Registry.
@@ -125,15 +127,16 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		opts:     opts,
-		mux:      http.NewServeMux(),
-		keys:     newKeyCache(opts.Keys, opts.Now, opts.KeyCacheTTL, max(opts.KeyCacheMaxStale, 0), opts.LookupTimeout),
-		limits:   newPlanCatalog(opts.Platform.Plans),
-		buckets:  httpapi.NewBuckets(),
-		metrics:  m,
-		ready:    newReadiness(opts.Producer.Ping, opts.Now),
-		producer: opts.Producer,
-		headers:  []kgo.RecordHeader{{Key: "content-type", Value: []byte(events.WireFormat)}},
+		opts:            opts,
+		mux:             http.NewServeMux(),
+		keys:            newKeyCache(opts.Keys, opts.Now, opts.KeyCacheTTL, max(opts.KeyCacheMaxStale, 0), opts.LookupTimeout),
+		limits:          newPlanCatalog(opts.Platform.Plans),
+		buckets:         httpapi.NewBuckets(),
+		metrics:         m,
+		ready:           newReadiness(opts.Producer.Ping, opts.Now),
+		producer:        opts.Producer,
+		headers:         RecordHeaders(false),
+		headersAssigned: RecordHeaders(true),
 	}
 	s.mux.HandleFunc(Path, s.handleIngest)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -297,7 +300,11 @@ func (s *Server) records(tenant string, evs []events.Event) []*kgo.Record {
 		value := values[start:len(values):len(values)]
 		kstart := len(keys)
 		keys = append(keys, e.EventID...)
-		slab[i] = kgo.Record{Topic: topic, Key: keys[kstart:len(keys):len(keys)], Value: value, Headers: s.headers}
+		headers := s.headers
+		if e.IDAssigned {
+			headers = s.headersAssigned
+		}
+		slab[i] = kgo.Record{Topic: topic, Key: keys[kstart:len(keys):len(keys)], Value: value, Headers: headers}
 		records[i] = &slab[i]
 	}
 	return records

@@ -33,16 +33,28 @@ func keyOf(e *events.Event) eventKey {
 }
 
 // firstOfEach keeps the first event of each key, in order: a client resending an event
-// within one batch is one event.
-func firstOfEach(evs []events.Event) []events.Event {
-	seen := make(map[eventKey]struct{}, len(evs))
+// within one batch is one event. Unless all, only events whose ids clients gave are
+// compared, and the others kept: ingest assigned theirs, so they are distinct.
+func firstOfEach(evs []events.Event, all bool) []events.Event {
+	compared := 0
+	for i := range evs {
+		if all || !evs[i].IDAssigned {
+			compared++
+		}
+	}
+	if compared < 2 {
+		return evs
+	}
+	seen := make(map[eventKey]struct{}, compared)
 	out := evs[:0:0]
 	for i := range evs {
-		k := keyOf(&evs[i])
-		if _, dup := seen[k]; dup {
-			continue
+		if all || !evs[i].IDAssigned {
+			k := keyOf(&evs[i])
+			if _, dup := seen[k]; dup {
+				continue
+			}
+			seen[k] = struct{}{}
 		}
-		seen[k] = struct{}{}
 		out = append(out, evs[i])
 	}
 	return out
@@ -69,9 +81,18 @@ func storedSQL(database string) (string, error) {
 }
 
 // unstored returns the events of evs not in the database's events table yet, one per key.
-func (c *ClickHouse) unstored(ctx context.Context, database string, evs []events.Event) ([]events.Event, error) {
-	evs = firstOfEach(evs)
-	if len(evs) == 0 {
+// Unless lookupAll, events whose id ingest assigned are taken as not stored without
+// looking, or comparing with the batch's others: nothing but a redelivery repeats them,
+// and lookupAll is how a batch that may be one says so.
+func (c *ClickHouse) unstored(ctx context.Context, database string, evs []events.Event, lookupAll bool) ([]events.Event, error) {
+	evs = firstOfEach(evs, lookupAll)
+	look := make([]int, 0, len(evs)) // positions in evs of the events to look for
+	for i := range evs {
+		if lookupAll || !evs[i].IDAssigned {
+			look = append(look, i)
+		}
+	}
+	if len(look) == 0 {
 		return evs, nil
 	}
 	sql, err := storedSQL(database)
@@ -87,7 +108,7 @@ func (c *ClickHouse) unstored(ctx context.Context, database string, evs []events
 	if err != nil {
 		return nil, fmt.Errorf("looking up stored events: %w", err)
 	}
-	for i := range evs {
+	for _, i := range look {
 		if err := keys.Append(uint32(i), evs[i].EventType, evs[i].Timestamp.Truncate(time.Second), evs[i].EventID); err != nil {
 			return nil, fmt.Errorf("looking up stored events: %w", err)
 		}

@@ -35,6 +35,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/testbackends"
 	"github.com/shoal-dev/shoal/internal/testplatform"
 	"github.com/shoal-dev/shoal/runtime/events"
+	"github.com/shoal-dev/shoal/runtime/ingest"
 )
 
 // backends are shared by the package's tests; each test uses its own tenants and group.
@@ -314,8 +315,16 @@ func record(t testing.TB, topic string, ev events.Event) *kgo.Record {
 	}
 	return &kgo.Record{
 		Topic: topic, Key: []byte(ev.EventID), Value: value, Timestamp: eventTime,
-		Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte(events.WireFormat)}},
+		Headers: ingest.RecordHeaders(ev.IDAssigned),
 	}
+}
+
+// assigned marks evs as having ids ingest assigned.
+func assigned(evs []events.Event) []events.Event {
+	for i := range evs {
+		evs[i].IDAssigned = true
+	}
+	return evs
 }
 
 // produce writes records and waits for the broker's acks.

@@ -20,6 +20,16 @@ type intent struct {
 // client's default is its member id) is not an intent.
 const intentPrefix = "shoal-batch/v1:"
 
+// writtenMetadata is the metadata of the commit after a batch is written: every record
+// before the committed offset is stored, and none from it on. A processor that takes
+// over a partition committed with anything else (an offset set back by hand, a group
+// deleted, an older release) cannot tell what is stored, and looks up every event of its
+// batches until it passes the end of the log it found.
+const writtenMetadata = "shoal-written/v1"
+
+// lookToEnd is partition.storedThrough before the first fetch says where the log ends.
+const lookToEnd = -2
+
 func (in intent) metadata() string {
 	return intentPrefix + strconv.FormatInt(in.first, 10) + "-" + strconv.FormatInt(in.last, 10)
 }

@@ -102,8 +102,9 @@ type Options struct {
 	// KafkaOptions are added to the Kafka client's (TLS, SASL, timeouts).
 	KafkaOptions []kgo.Opt
 
-	// beforeCommit, set by tests, runs when a cycle's batches are written and before their
-	// offsets are committed; an error ends Run there, without committing, as a crash would.
+	// beforeCommit, set by tests, runs when a batch is written and before its offsets are
+	// committed; an error ends Run once the batches in flight are done, without committing
+	// them, as a crash would.
 	beforeCommit func(written []*batch) error
 	// afterCommit, set by tests and benchmarks, runs after batches' offsets are committed.
 	afterCommit func(committed []*batch)
@@ -211,15 +212,21 @@ type partition struct {
 	buf      []*kgo.Record
 	bufBytes int
 	since    time.Time
-	// pending is a batch that failed, retried at retryAt; the partition's fetching is
-	// paused meanwhile.
+	// pending is a batch that failed, retried at retryAt.
 	pending *batch
 	retryAt time.Time
-	paused  bool
+	// paused: the partition's fetching is paused, while a batch waits for a retry or the
+	// buffer holds two batches already (see syncPaused).
+	paused bool
 	// intent is the range of a batch a previous owner was writing; the first batch is cut
 	// at exactly its end.
 	intent      *intent
 	intentSince time.Time
+	// storedThrough is the last offset whose record may be stored already (by a previous
+	// owner, or by this processor before its fetch went back): batches reaching down to
+	// it look up every event. -1 is none; lookToEnd is not known yet, set at the first
+	// fetch to the end of the log then.
+	storedThrough int64
 	// highWatermark and position (the next offset to commit) give the lag.
 	highWatermark, position int64
 }
@@ -318,10 +325,12 @@ func (p *Processor) loop(ctx context.Context, cl *kgo.Client) error {
 		}
 		p.mu.Lock()
 		p.absorb(fetches)
+		p.syncPaused(cl)
 		due := p.cutDue(time.Now(), false)
 		// Batches already cut are finished even if ctx ends meanwhile: a shutdown waits
 		// for them instead of failing them.
 		err := p.flush(context.WithoutCancel(ctx), cl, due)
+		p.syncPaused(cl)
 		p.updateLag()
 		p.mu.Unlock()
 		cl.AllowRebalance()
@@ -332,7 +341,9 @@ func (p *Processor) loop(ctx context.Context, cl *kgo.Client) error {
 	}
 }
 
-// poll waits for records until the next batch is due.
+// poll waits for records until the next batch is due. It takes everything the client
+// has fetched, so every partition with a full batch is cut in the same cycle and the
+// partitions' batches are written side by side; syncPaused bounds what that buffers.
 func (p *Processor) poll(ctx context.Context, cl *kgo.Client) kgo.Fetches {
 	p.mu.Lock()
 	wake := p.nextDue(time.Now())
@@ -340,11 +351,42 @@ func (p *Processor) poll(ctx context.Context, cl *kgo.Client) kgo.Fetches {
 	wait := time.Until(wake)
 	if wait <= 0 {
 		// Something is due: take what is buffered without waiting.
-		return cl.PollRecords(nil, p.opts.BatchMaxRecords) //nolint:staticcheck // nil means do not block
+		return cl.PollFetches(nil) //nolint:staticcheck // nil means do not block
 	}
 	pctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	return cl.PollRecords(pctx, p.opts.BatchMaxRecords)
+	return cl.PollFetches(pctx)
+}
+
+// syncPaused pauses fetching the partitions that should not take more records and
+// resumes the others: a partition waiting to retry a batch, or whose buffer already
+// holds two batches (what the next cycle writes and the one after), so a partition
+// fetched faster than it is written holds at most about two batches and one fetch.
+// The client drops what it fetched of a paused partition without moving its position,
+// so nothing is skipped: it is fetched again on resume.
+func (p *Processor) syncPaused(cl *kgo.Client) {
+	var pause, resume map[string][]int32
+	for tp, pt := range p.parts {
+		want := pt.pending != nil || len(pt.buf) >= 2*p.opts.BatchMaxRecords || pt.bufBytes >= 2*p.opts.BatchMaxBytes
+		if want == pt.paused {
+			continue
+		}
+		m := &resume
+		if want {
+			m = &pause
+		}
+		if *m == nil {
+			*m = map[string][]int32{}
+		}
+		(*m)[tp.topic] = append((*m)[tp.topic], tp.partition)
+		pt.paused = want
+	}
+	if pause != nil {
+		cl.PauseFetchPartitions(pause)
+	}
+	if resume != nil {
+		cl.ResumeFetchPartitions(resume)
+	}
 }
 
 // nextDue is when the earliest buffered batch or retry is due; at most BatchMaxWait away,
@@ -392,16 +434,23 @@ func (p *Processor) absorb(fetches kgo.Fetches) {
 		tp := topicPartition{fp.Topic, fp.Partition}
 		pt := p.parts[tp]
 		if pt == nil {
-			pt = &partition{position: -1}
+			pt = &partition{position: -1, storedThrough: lookToEnd}
 			p.parts[tp] = pt
 		}
 		pt.tenant = tenant
 		pt.highWatermark = fp.HighWatermark
+		if pt.storedThrough == lookToEnd && fp.Err == nil {
+			pt.storedThrough = fp.HighWatermark - 1
+		}
 		for _, r := range fp.Records {
 			if n := len(pt.buf); n > 0 && r.Offset <= pt.buf[n-1].Offset {
 				// Fetching went back (a reset after a lost partition): start again from
-				// here rather than buffer a record twice.
+				// here rather than buffer a record twice, and look up what may be stored.
+				pt.storedThrough = max(pt.storedThrough, pt.buf[n-1].Offset)
 				pt.buf, pt.bufBytes = nil, 0
+			}
+			if pt.position >= 0 && r.Offset < pt.position {
+				pt.storedThrough = max(pt.storedThrough, pt.position-1)
 			}
 			if len(pt.buf) == 0 {
 				pt.since = now
@@ -488,6 +537,7 @@ func (p *Processor) cut(tp topicPartition, pt *partition, now time.Time, drainin
 // take cuts the first n buffered records into a batch.
 func (p *Processor) take(tp topicPartition, pt *partition, n int, now time.Time) *batch {
 	b := &batch{tp: tp, tenant: pt.tenant, records: pt.buf[:n:n], cut: now}
+	b.mayBeStored = pt.storedThrough == lookToEnd || b.first() <= pt.storedThrough
 	rest := pt.buf[n:]
 	pt.buf = nil
 	pt.bufBytes = 0
@@ -500,107 +550,142 @@ func (p *Processor) take(tp topicPartition, pt *partition, n int, now time.Time)
 	return b
 }
 
-// flush writes the due batches and commits those written. Failed batches stay pending
+// flush writes the due batches and commits those written. A partition whose batch is
+// written and which holds another full batch goes on with it at once, within one batch
+// wait from the start, instead of waiting for the other partitions' batches (and the
+// range commit of the next batch commits the one written). Failed batches stay pending
 // for a retry; only a test's crash hook makes it return an error.
 func (p *Processor) flush(ctx context.Context, cl *kgo.Client, due []*batch) error {
 	if len(due) == 0 {
 		return nil
 	}
 	due = p.resolveTenants(ctx, cl, due)
+	due = p.recordRanges(ctx, cl, due)
 	if len(due) == 0 {
 		return nil
 	}
-	// Record each new batch's range before writing it, so whoever replays it cuts it the
-	// same way.
+
+	type result struct {
+		b     *batch
+		stage string
+		err   error
+	}
+	results := make(chan result)
+	sem := make(chan struct{}, p.opts.FlushConcurrency)
+	inFlight := 0
+	launch := func(b *batch) {
+		inFlight++
+		go func() {
+			sem <- struct{}{}
+			stage, err := p.write(ctx, b)
+			<-sem
+			results <- result{b, stage, err}
+		}()
+	}
+	for _, b := range due {
+		launch(b)
+	}
+	goOnUntil := time.Now().Add(p.opts.BatchMaxWait)
+	var crash error
+	for inFlight > 0 {
+		r := <-results
+		inFlight--
+		b := r.b
+		if r.err != nil {
+			p.m.failures.WithLabelValues(r.stage).Inc()
+			p.failed(cl, b, r.stage, r.err)
+			continue
+		}
+		if crash != nil {
+			continue // a test's crash: nothing more is committed
+		}
+		if p.opts.beforeCommit != nil {
+			if crash = p.opts.beforeCommit([]*batch{b}); crash != nil {
+				continue
+			}
+		}
+		p.written(b)
+		pt := p.parts[b.tp]
+		var next *batch
+		if now := time.Now(); pt != nil && now.Before(goOnUntil) {
+			if next = p.cut(b.tp, pt, now, false); next != nil {
+				next.info = b.info
+			}
+		}
+		last := b.records[len(b.records)-1]
+		offset := commitOffset{at: last.Offset + 1, epoch: last.LeaderEpoch, metadata: writtenMetadata}
+		if next != nil && !next.intentCommitted {
+			offset.metadata = intent{next.first(), next.last()}.metadata()
+		}
+		if err := p.commit(ctx, cl, map[topicPartition]commitOffset{b.tp: offset}); err != nil {
+			// The batch is stored, so it is not written again here: a later commit of the
+			// partition covers it, or whoever takes the partition over rewrites it under
+			// the same keys.
+			p.m.failures.WithLabelValues(stageCommit).Inc()
+			p.log.Warn("committing a written batch failed", "topic", b.tp.topic, "partition", b.tp.partition, "err", err)
+			if next != nil {
+				p.failed(cl, next, stageCommit, fmt.Errorf("recording the batch range: %w", err))
+			}
+			continue
+		}
+		if p.opts.afterCommit != nil {
+			p.opts.afterCommit([]*batch{b})
+		}
+		if next != nil {
+			next.intentCommitted = true
+			launch(next)
+		}
+	}
+	return crash
+}
+
+// recordRanges stores each new batch's range as its partition's commit metadata before
+// it is written, so whoever replays it cuts it the same way. It returns the batches to
+// write: those whose range could not be stored wait for a retry.
+func (p *Processor) recordRanges(ctx context.Context, cl *kgo.Client, due []*batch) []*batch {
 	var fresh []*batch
 	for _, b := range due {
 		if !b.intentCommitted {
 			fresh = append(fresh, b)
 		}
 	}
-	if len(fresh) > 0 {
-		offsets := make(map[topicPartition]commitOffset, len(fresh))
-		for _, b := range fresh {
-			offsets[b.tp] = commitOffset{at: b.first(), epoch: -1, metadata: intent{b.first(), b.last()}.metadata()}
-		}
-		if err := p.commit(ctx, cl, offsets); err != nil {
-			p.m.failures.WithLabelValues(stageCommit).Inc()
-			for _, b := range fresh {
-				p.failed(cl, b, stageCommit, fmt.Errorf("recording the batch range: %w", err))
-			}
-			due = without(due, fresh)
-		} else {
-			for _, b := range fresh {
-				b.intentCommitted = true
-			}
-		}
+	if len(fresh) == 0 {
+		return due
 	}
-
-	errs := make([]error, len(due))
-	stages := make([]string, len(due))
-	sem := make(chan struct{}, p.opts.FlushConcurrency)
-	var wg sync.WaitGroup
-	for i, b := range due {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			stages[i], errs[i] = p.write(ctx, b)
-		}()
-	}
-	wg.Wait()
-
-	var written []*batch
-	for i, b := range due {
-		if errs[i] != nil {
-			p.m.failures.WithLabelValues(stages[i]).Inc()
-			p.failed(cl, b, stages[i], errs[i])
-			continue
-		}
-		written = append(written, b)
-	}
-	if len(written) == 0 {
-		return nil
-	}
-	if p.opts.beforeCommit != nil {
-		if err := p.opts.beforeCommit(written); err != nil {
-			return err
-		}
-	}
-	offsets := make(map[topicPartition]commitOffset, len(written))
-	for _, b := range written {
-		last := b.records[len(b.records)-1]
-		offsets[b.tp] = commitOffset{at: last.Offset + 1, epoch: last.LeaderEpoch}
+	offsets := make(map[topicPartition]commitOffset, len(fresh))
+	for _, b := range fresh {
+		offsets[b.tp] = commitOffset{at: b.first(), epoch: -1, metadata: intent{b.first(), b.last()}.metadata()}
 	}
 	if err := p.commit(ctx, cl, offsets); err != nil {
-		// The batches are stored, so they are not written again here: a later commit of
-		// the partition covers them, or whoever takes the partition over rewrites them
-		// under the same keys.
 		p.m.failures.WithLabelValues(stageCommit).Inc()
-		p.log.Warn("committing written batches failed", "batches", len(written), "err", err)
-	} else if p.opts.afterCommit != nil {
-		p.opts.afterCommit(written)
-	}
-	now := time.Now()
-	for _, b := range written {
-		p.m.batches.Inc()
-		p.m.rows.Add(float64(b.inserted))
-		p.m.duplicates.Add(float64(len(b.events) - b.inserted))
-		p.m.quarantined.Add(float64(len(b.quarantine)))
-		p.m.latency.Observe(now.Sub(b.cut).Seconds())
-		if pt := p.parts[b.tp]; pt != nil {
-			pt.pending = nil
-			pt.position = b.last() + 1
-			if pt.paused {
-				cl.ResumeFetchPartitions(map[string][]int32{b.tp.topic: {b.tp.partition}})
-				pt.paused = false
-				p.log.Info("batch written after retries; partition resumed", "topic", b.tp.topic, "partition", b.tp.partition,
-					"first", b.first(), "last", b.last(), "attempts", b.attempts+1)
-			}
+		for _, b := range fresh {
+			p.failed(cl, b, stageCommit, fmt.Errorf("recording the batch range: %w", err))
 		}
+		return without(due, fresh)
 	}
-	return nil
+	for _, b := range fresh {
+		b.intentCommitted = true
+	}
+	return due
+}
+
+// written counts a stored batch and moves its partition past it.
+func (p *Processor) written(b *batch) {
+	p.m.batches.Inc()
+	p.m.rows.Add(float64(b.inserted))
+	p.m.duplicates.Add(float64(len(b.events) - b.inserted))
+	p.m.quarantined.Add(float64(len(b.quarantine)))
+	p.m.latency.Observe(time.Since(b.cut).Seconds())
+	pt := p.parts[b.tp]
+	if pt == nil {
+		return
+	}
+	pt.pending = nil
+	pt.position = b.last() + 1
+	if b.attempts > 0 {
+		p.log.Info("batch written after retries", "topic", b.tp.topic, "partition", b.tp.partition,
+			"first", b.first(), "last", b.last(), "attempts", b.attempts+1)
+	}
 }
 
 func without(all, drop []*batch) []*batch {
@@ -659,7 +744,7 @@ func (p *Processor) skip(cl *kgo.Client, topic, tenant string) {
 	}
 }
 
-// failed keeps b for a retry after backoff and pauses its partition meanwhile.
+// failed keeps b for a retry after backoff; its partition is paused meanwhile.
 func (p *Processor) failed(cl *kgo.Client, b *batch, stage string, err error) {
 	b.attempts++
 	backoff := p.opts.RetryMin << min(b.attempts-1, 20)
@@ -675,10 +760,7 @@ func (p *Processor) failed(cl *kgo.Client, b *batch, stage string, err error) {
 	}
 	pt.pending = b
 	pt.retryAt = time.Now().Add(backoff)
-	if !pt.paused {
-		cl.PauseFetchPartitions(map[string][]int32{b.tp.topic: {b.tp.partition}})
-		pt.paused = true
-	}
+	p.syncPaused(cl)
 }
 
 // write stores one batch: quarantine and events into ClickHouse, and the events into the
@@ -701,7 +783,7 @@ func (p *Processor) write(ctx context.Context, b *batch) (string, error) {
 		}
 		b.quarantineDone = true
 		if !b.eventsDone && len(b.events) > 0 {
-			if b.inserted, chErr = p.opts.Warehouse.InsertEvents(ctx, db, b.events); chErr != nil {
+			if b.inserted, chErr = p.opts.Warehouse.InsertEvents(ctx, db, b.events, b.mayBeStored || b.attempts > 0); chErr != nil {
 				return
 			}
 		}
@@ -750,7 +832,8 @@ func (p *Processor) commit(ctx context.Context, cl *kgo.Client, offsets map[topi
 		}
 		uncommitted[tp.topic][tp.partition] = kgo.EpochOffset{Epoch: o.epoch, Offset: o.at}
 	}
-	// Every commit sets the metadata: a batch's range before it is written, nothing after.
+	// Every commit sets the metadata: a batch's range before it is written, writtenMetadata
+	// after.
 	ctx = kgo.PreCommitFnContext(context.WithoutCancel(ctx), func(req *kmsg.OffsetCommitRequest) error {
 		for i := range req.Topics {
 			t := &req.Topics[i]
@@ -861,10 +944,16 @@ func (p *Processor) onAssigned(ctx context.Context, cl *kgo.Client, assigned map
 	for topic, nums := range assigned {
 		tenant, _ := naming.TenantFromTopic(topic)
 		for _, num := range nums {
-			pt := &partition{tenant: tenant, position: -1}
+			// Unless the commit says otherwise, anything up to the end of the log may be
+			// stored already: an offset set back by hand, a group deleted, metadata not read.
+			pt := &partition{tenant: tenant, position: -1, storedThrough: lookToEnd}
 			p.parts[topicPartition{topic, num}] = pt
 			o, ok := committed.Lookup(topic, num)
 			if !ok || o.Err != nil {
+				continue
+			}
+			if o.Metadata == writtenMetadata {
+				pt.storedThrough = -1 // nothing from the committed offset on is stored
 				continue
 			}
 			in, ok, perr := parseIntent(o.Metadata)
@@ -873,6 +962,7 @@ func (p *Processor) onAssigned(ctx context.Context, cl *kgo.Client, assigned map
 				p.log.Warn("ignoring commit metadata", "topic", topic, "partition", num, "err", perr)
 			case ok && in.first == o.At:
 				pt.intent, pt.intentSince = &in, now
+				pt.storedThrough = in.last
 				p.log.Info("replaying an interrupted batch", "topic", topic, "partition", num, "first", in.first, "last", in.last)
 			}
 		}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shoal-dev/shoal/internal/metastore"
@@ -47,8 +49,8 @@ func TestRoundTrip(t *testing.T) {
 		objects += len(objs)
 		// Nothing is left pending: the metadata of the final commits is empty.
 		for p, o := range e.committed(t, "rt", naming.Topic(tc.tenant)) {
-			if o.Metadata != "" {
-				t.Errorf("%s[%d]: commit metadata %q after the last batch", tc.tenant, p, o.Metadata)
+			if o.Metadata != writtenMetadata {
+				t.Errorf("%s[%d]: commit metadata %q after the last batch, want %q", tc.tenant, p, o.Metadata, writtenMetadata)
 			}
 		}
 	}
@@ -207,12 +209,23 @@ func TestOutage(t *testing.T) {
 	}
 }
 
+// TestRedeliveryAfterCrash: a batch written but not committed is replayed by the next
+// owner, cut the same way, and skipped as stored, whether the events' ids are the
+// clients' or were assigned at ingest (which the processor otherwise does not look up).
 func TestRedeliveryAfterCrash(t *testing.T) {
+	for _, ids := range []string{"client", "assigned"} {
+		t.Run(ids, func(t *testing.T) { testRedeliveryAfterCrash(t, "crash-"+ids, ids == "assigned") })
+	}
+}
+
+func testRedeliveryAfterCrash(t *testing.T, tenant string, idsAssigned bool) {
 	e := backends
-	tenant := "crash"
 	topic := naming.Topic(tenant)
 	e.tenant(t, tenant, "Compliance", 1)
 	evs := testEvents(tenant, 1000)
+	if idsAssigned {
+		evs = assigned(evs)
+	}
 	e.produceEvents(t, tenant, evs)
 
 	// The first processor writes a batch and dies before committing it.
@@ -343,7 +356,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := pr.stop(); err != nil {
 		t.Fatalf("stopping: %v", err)
 	}
-	if c := e.committed(t, tenant, topic)[0]; c.At != int64(len(evs)) || c.Metadata != "" {
+	if c := e.committed(t, tenant, topic)[0]; c.At != int64(len(evs)) || c.Metadata != writtenMetadata {
 		t.Errorf("after the shutdown: committed %d with metadata %q, want %d", c.At, c.Metadata, len(evs))
 	}
 	if final, _, _ := e.counts(t, tenant); final != uint64(len(evs)) {
@@ -405,4 +418,150 @@ func TestRebalance(t *testing.T) {
 		t.Errorf("count FINAL %d, uniqExact %d; want %d", final, unique, len(evs))
 	}
 	e.checkLake(t, tenant, "Standard", ids(evs))
+}
+
+// slowWarehouse takes delay for every insert, as a loaded ClickHouse would.
+type slowWarehouse struct {
+	Warehouse
+	delay time.Duration
+}
+
+func (w slowWarehouse) InsertEvents(ctx context.Context, db string, evs []events.Event, lookupAll bool) (int, error) {
+	select {
+	case <-time.After(w.delay):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return w.Warehouse.InsertEvents(ctx, db, evs, lookupAll)
+}
+
+// TestBackpressure: when batches are written slower than records are fetched, a partition
+// stops being fetched once it holds two batches, so a backlog is not read into memory
+// whole; everything is still stored.
+func TestBackpressure(t *testing.T) {
+	e := backends
+	const tenant = "bp"
+	e.tenant(t, tenant, "Standard", 2)
+	evs := testEvents(tenant, 20000)
+	// Small produce requests make small record batches, so a fetch can stop at its byte
+	// limit (a broker returns at least one whole record batch).
+	for i := 0; i < len(evs); i += 100 {
+		e.produceEvents(t, tenant, evs[i:i+100])
+	}
+
+	opts := e.newOptions(tenant)
+	opts.Tenant = tenant
+	// A fetch (16 KiB compressed, ~200 records here) brings more than a batch of 50
+	// records, so without a bound every cycle would buffer more.
+	opts.BatchMaxRecords = 50
+	opts.KafkaOptions = append(opts.KafkaOptions, kgo.FetchMaxBytes(16<<10))
+	opts.Warehouse = slowWarehouse{Warehouse: opts.Warehouse, delay: 20 * time.Millisecond}
+	var most atomic.Int64
+	pr := start(t, opts)
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if n := int64(pr.metric(t, "shoal_process_buffered_records")); n > most.Load() {
+				most.Store(n)
+			}
+		}
+	}()
+	e.waitCommitted(t, tenant, naming.Topic(tenant))
+	close(stop)
+	<-sampled
+
+	if most.Load() == 0 {
+		t.Fatal("the buffered-records gauge never moved")
+	}
+	// Two batches a partition plus one fetch is about 600; the backlog is 20000.
+	if limit := int64(len(evs) / 8); most.Load() > limit {
+		t.Errorf("%d records buffered at most, want at most %d of the %d produced", most.Load(), limit, len(evs))
+	}
+	if final, unique, raw := e.counts(t, tenant); final != uint64(len(evs)) || unique != final || raw != final {
+		t.Errorf("count FINAL %d, uniqExact %d, count %d; want %d", final, unique, raw, len(evs))
+	}
+	e.checkLake(t, tenant, "Standard", ids(evs))
+}
+
+// countingWarehouse counts the events each insert has looked up in the table.
+type countingWarehouse struct {
+	Warehouse
+	looked *atomic.Int64
+}
+
+func (w countingWarehouse) InsertEvents(ctx context.Context, db string, evs []events.Event, lookupAll bool) (int, error) {
+	n, err := w.Warehouse.InsertEvents(ctx, db, evs, lookupAll)
+	if err == nil {
+		for i := range evs {
+			if lookupAll || !evs[i].IDAssigned {
+				w.looked.Add(1)
+			}
+		}
+	}
+	return n, err
+}
+
+// TestLookupOnlyWhereStorable: events whose ids ingest assigned are looked up only where
+// they may be stored already: a partition whose commit the processor did not write (a new
+// group, an offset set back by hand) up to the end of the log it found. Client ids are
+// always looked up.
+func TestLookupOnlyWhereStorable(t *testing.T) {
+	e := backends
+	const tenant = "lookup"
+	topic := naming.Topic(tenant)
+	e.tenant(t, tenant, "Standard", 1)
+	backlog, later, clients := assigned(testEvents(tenant, 400)), assigned(testEvents(tenant+"-later", 300)), testEvents(tenant+"-client", 100)
+	e.produceEvents(t, tenant, backlog)
+
+	run := func() (*processor, *atomic.Int64) {
+		opts := e.newOptions(tenant)
+		opts.Tenant = tenant
+		looked := &atomic.Int64{}
+		opts.Warehouse = countingWarehouse{Warehouse: opts.Warehouse, looked: looked}
+		return start(t, opts), looked
+	}
+	first, looked := run()
+	e.waitCommitted(t, tenant, topic)
+	// A new group cannot know nothing is stored: the backlog is looked up.
+	if n := looked.Load(); n != int64(len(backlog)) {
+		t.Errorf("new group: %d events looked up, want the backlog's %d", n, len(backlog))
+	}
+	e.produceEvents(t, tenant, later)
+	e.produceEvents(t, tenant, clients)
+	e.waitCommitted(t, tenant, topic)
+	if n := looked.Load() - int64(len(backlog)); n != int64(len(clients)) {
+		t.Errorf("after the backlog: %d events looked up, want only the %d with client ids", n, len(clients))
+	}
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// An operator sets the offset back by hand: the commit metadata is gone, so the next
+	// processor looks everything up and stores nothing twice.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reset := kadm.Offsets{}
+	reset.Add(kadm.Offset{Topic: topic, Partition: 0, At: 0, LeaderEpoch: -1})
+	if _, err := e.kadm.CommitOffsets(ctx, tenant, reset); err != nil {
+		t.Fatal(err)
+	}
+	second, looked := run()
+	e.waitCommitted(t, tenant, topic)
+	total := len(backlog) + len(later) + len(clients)
+	if n := looked.Load(); n != int64(total) {
+		t.Errorf("after the reset: %d events looked up, want all %d", n, total)
+	}
+	if got := second.metric(t, "shoal_process_rows_duplicate_total"); got != float64(total) {
+		t.Errorf("after the reset: %v events skipped as stored, want %d", got, total)
+	}
+	if final, unique, raw := e.counts(t, tenant); final != uint64(total) || unique != final || raw != final {
+		t.Errorf("count FINAL %d, uniqExact %d, count %d; want %d", final, unique, raw, total)
+	}
 }

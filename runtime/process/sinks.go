@@ -3,6 +3,7 @@ package process
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -13,10 +14,13 @@ import (
 
 // Warehouse stores a batch in a tenant's ClickHouse database. InsertEvents stores each
 // event once: events already stored (a redelivery, a client's resend) are skipped, and
-// it returns how many it inserted. On error it may have inserted some; the processor
-// then writes the batch again, and those are skipped.
+// it returns how many it inserted. Only events that can be stored already need to be
+// looked for: those whose id a client gave (it may send one twice), and, with
+// lookupAll, every event of a batch that may have been written before (a replay or a
+// retry). On error it may have inserted some; the processor then writes the batch
+// again, with lookupAll, and those are skipped.
 type Warehouse interface {
-	InsertEvents(ctx context.Context, database string, evs []events.Event) (int, error)
+	InsertEvents(ctx context.Context, database string, evs []events.Event, lookupAll bool) (int, error)
 	InsertQuarantine(ctx context.Context, database string, rows []Quarantined) error
 }
 
@@ -94,8 +98,8 @@ func insertSQL(database, table, columns string) (string, error) {
 
 // InsertEvents inserts the events of evs the database's events table does not hold yet,
 // one per event_id, and returns how many.
-func (c *ClickHouse) InsertEvents(ctx context.Context, database string, evs []events.Event) (int, error) {
-	fresh, err := c.unstored(ctx, database, evs)
+func (c *ClickHouse) InsertEvents(ctx context.Context, database string, evs []events.Event, lookupAll bool) (int, error) {
+	fresh, err := c.unstored(ctx, database, evs, lookupAll)
 	if err != nil {
 		return 0, err
 	}
@@ -127,7 +131,7 @@ func (c *ClickHouse) insertEvents(ctx context.Context, database string, evs []ev
 			props[i] = "{}"
 		}
 	}
-	return c.send(ctx, database, clickhouse.EventsTable, sql, ids, types, ts, received, users, sessions, props)
+	return c.send(ctx, database, clickhouse.EventsTable, sql, n, ids, types, ts, received, users, sessions, props)
 }
 
 // InsertQuarantine inserts rows into the database's quarantine table in one batch.
@@ -147,19 +151,35 @@ func (c *ClickHouse) InsertQuarantine(ctx context.Context, database string, rows
 		raw[i], reasons[i], topics[i] = string(q.Raw), q.Reason, q.Topic
 		received[i], partitions[i], offsets[i] = q.ReceivedAt, q.Partition, q.Offset
 	}
-	return c.send(ctx, database, clickhouse.QuarantineTable, sql, raw, reasons, received, topics, partitions, offsets)
+	return c.send(ctx, database, clickhouse.QuarantineTable, sql, n, raw, reasons, received, topics, partitions, offsets)
 }
 
-// send inserts one batch given as columns, in the order of the INSERT's column list.
-func (c *ClickHouse) send(ctx context.Context, database, table, sql string, columns ...any) error {
+// insertBlockRows is how many rows go in one block of an INSERT. The driver's columns
+// keep their buffers from one block to the next, so a batch sent in blocks grows them
+// once to a block's size instead of growing and copying them to the whole batch's; the
+// server squashes the blocks of one INSERT back into one part.
+const insertBlockRows = 2000
+
+// send inserts one batch of rows given as columns (slices of rows values each), in the
+// order of the INSERT's column list, as one INSERT.
+func (c *ClickHouse) send(ctx context.Context, database, table, sql string, rows int, columns ...any) error {
 	batch, err := c.conn.PrepareBatch(ctx, sql)
 	if err != nil {
 		return fmt.Errorf("inserting into %s.%s: %w", database, table, err)
 	}
-	for i, col := range columns {
-		if err := batch.Column(i).Append(col); err != nil {
-			_ = batch.Abort()
-			return fmt.Errorf("inserting into %s.%s: column %d: %w", database, table, i, err)
+	for from := 0; from < rows; from += insertBlockRows {
+		to := min(from+insertBlockRows, rows)
+		for i, col := range columns {
+			if err := batch.Column(i).Append(reflect.ValueOf(col).Slice(from, to).Interface()); err != nil {
+				_ = batch.Abort()
+				return fmt.Errorf("inserting into %s.%s: column %d: %w", database, table, i, err)
+			}
+		}
+		if to < rows {
+			if err := batch.Flush(); err != nil {
+				_ = batch.Abort()
+				return fmt.Errorf("inserting into %s.%s: %w", database, table, err)
+			}
 		}
 	}
 	if err := batch.Send(); err != nil {

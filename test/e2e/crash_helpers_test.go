@@ -203,10 +203,11 @@ spec:
 }
 
 // crashEvent is event n of the crash test: about 300 bytes of JSON with 8 properties and
-// a timestamp fixed by the test, so every delivery of it has the same sorting key.
+// a timestamp fixed by the test, so every delivery of it has the same sorting key. Even
+// events carry the client's id; ingest assigns the odd ones theirs, which the processor
+// looks up only where a batch may have been written before.
 func crashEvent(n int, ts time.Time) map[string]any {
-	return map[string]any{
-		"event_id":   crashEventID(n),
+	ev := map[string]any{
 		"event_type": []string{"page_view", "click", "signup", "purchase"}[n%4],
 		"timestamp":  ts.Format(time.RFC3339),
 		"user_id":    fmt.Sprintf("user-%05d", n%9973),
@@ -222,6 +223,10 @@ func crashEvent(n int, ts time.Time) map[string]any {
 			"campaign": fmt.Sprintf("spring-%02d", n%12),
 		},
 	}
+	if n%2 == 0 {
+		ev["event_id"] = crashEventID(n)
+	}
+	return ev
 }
 
 func crashEventID(n int) string { return fmt.Sprintf("crash-%06d", n) }
@@ -459,6 +464,13 @@ func clickHouseCounts(ctx context.Context, conn ch.Conn, db string) (unique, fin
 	}
 	err = conn.QueryRow(ctx, "SELECT count() FROM `"+db+"`.`events` FINAL").Scan(&final)
 	return unique, final, err
+}
+
+// clickHouseRows is count() of the tenant's table without FINAL: every row, copies not
+// merged away yet included.
+func clickHouseRows(ctx context.Context, conn ch.Conn, db string) (rows uint64, err error) {
+	err = conn.QueryRow(ctx, "SELECT count() FROM `"+db+"`.`events`").Scan(&rows)
+	return rows, err
 }
 
 // setDiff returns up to n sorted samples of the keys of a missing from b, and how many.
