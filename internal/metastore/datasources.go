@@ -126,8 +126,8 @@ var dataSourceConfigs = map[string][]configField{
 		{"schedule", false, checkString(100)},
 		{"mapping", false, checkObject},
 	},
+	// A webhook source is pushed to: it has no URL of its own to configure.
 	DataSourceWebhook: {
-		{"url", true, checkHTTPURL},
 		{"mapping", false, checkObject},
 	},
 }
@@ -151,7 +151,7 @@ var secretLike = regexp.MustCompile(`(?i)(password|passwd|secret|token|apikey|ap
 //   - http: url (http or https) required; recordsPath optional.
 //   - postgres: host and database required; port optional (1-65535, default 5432).
 //   - s3: bucket required; region and endpoint (an http or https URL) optional.
-//   - webhook: url (http or https) required.
+//   - webhook: nothing required (it is pushed to, so it has no URL of its own).
 //
 // Every type also takes "mapping" (an object) and polled ones "schedule". Fields that look
 // like credentials are refused: config is stored in clear, credentials are sealed.

@@ -109,7 +109,7 @@ func testDataSourceCRUD(t *testing.T, pg *testbackends.Postgres) {
 		t.Error("Get returns the plaintext credentials")
 	}
 
-	plain, err := ds.Create(ctx, "acme", DataSourceSpec{Name: "hook", Type: DataSourceWebhook, Config: json.RawMessage(`{"url":"https://hooks.example.com/in"}`)})
+	plain, err := ds.Create(ctx, "acme", DataSourceSpec{Name: "hook", Type: DataSourceWebhook, Config: json.RawMessage(`{"mapping":{"eventType":"order"}}`)})
 	if err != nil || plain.HasCredentials {
 		t.Fatalf("a source without credentials: %+v, %v", plain, err)
 	}
@@ -440,9 +440,11 @@ func TestValidateDataSourceConfig(t *testing.T) {
 			[]string{"config.bucket", "config.region", "config.endpoint", "config.format"}},
 		{"s3 secret key in config", "s3", `{"bucket":"acme-exports","secretAccessKey":"x","accessKeyID":"y"}`,
 			[]string{"config.accessKeyID", "config.secretAccessKey"}},
-		{"webhook", "webhook", `{"url":"http://hooks.example.com/in","mapping":{"eventType":"order"}}`, nil},
-		{"webhook unknown field", "webhook", `{"url":"http://hooks.example.com/in","schedule":"@every 5m"}`, []string{"config.schedule"}},
-		{"webhook mapping not an object", "webhook", `{"url":"http://x.example.com","mapping":[]}`, []string{"config.mapping"}},
+		{"webhook", "webhook", `{"mapping":{"eventType":"order"}}`, nil},
+		{"webhook without config", "webhook", ``, nil},
+		{"webhook with a url", "webhook", `{"url":"http://hooks.example.com/in"}`, []string{"config.url"}},
+		{"webhook unknown field", "webhook", `{"schedule":"@every 5m"}`, []string{"config.schedule"}},
+		{"webhook mapping not an object", "webhook", `{"mapping":[]}`, []string{"config.mapping"}},
 		{"unknown type", "ftp", `{}`, []string{"type"}},
 		{"not an object", "http", `[1,2]`, []string{"config"}},
 		{"two objects", "http", `{"url":"http://a.example.com"}{}`, []string{"config"}},
