@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/shoal-dev/shoal/api/v1alpha1"
+	"github.com/shoal-dev/shoal/internal/httpapi"
 	"github.com/shoal-dev/shoal/internal/metastore"
 	"github.com/shoal-dev/shoal/internal/naming"
 )
@@ -93,7 +94,7 @@ func (r *DashboardReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	}
 	if obs.id != "" {
 		d.Status.DashboardID = obs.id
-		d.Status.URL = dashboardURL(r.BaseURL, obs.id)
+		d.Status.URL = httpapi.DashboardURL(r.BaseURL, obs.id)
 	}
 	setDashboardConditions(d, obs)
 	if err := r.patchStatus(ctx, before, d); err != nil {

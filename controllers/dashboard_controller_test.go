@@ -192,7 +192,7 @@ func TestDashboardSyncsAndChecksItsWidgets(t *testing.T) {
 	if !strings.Contains(synced.Message, id) || id == "" {
 		t.Errorf("Synced %q, status.dashboardID %q", synced.Message, id)
 	}
-	if d.Status.URL != testBaseURL+"/dashboards/"+id {
+	if d.Status.URL != testBaseURL+"/api/v1/dashboards/"+id {
 		t.Errorf("status.url = %q", d.Status.URL)
 	}
 	if !slices.Contains(d.Finalizers, DashboardFinalizer) {
@@ -310,7 +310,7 @@ func TestPublicDashboardShareToken(t *testing.T) {
 	if err := opens(first); err != nil {
 		t.Fatalf("the Secret's token: %v", err)
 	}
-	if got := string(secret.Data[ShareURLKey]); got != testBaseURL+"/public/"+first {
+	if got := string(secret.Data[ShareURLKey]); got != testBaseURL+"/api/v1/public/dashboards/"+first {
 		t.Errorf("share url %q", got)
 	}
 	if !metav1.IsControlledBy(secret, d) {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/shoal-dev/shoal/api/v1alpha1"
+	"github.com/shoal-dev/shoal/internal/httpapi"
 	"github.com/shoal-dev/shoal/internal/metastore"
 	"github.com/shoal-dev/shoal/internal/naming"
 )
@@ -39,23 +40,6 @@ func shareSecretName(dashboard string) string {
 	hash := hex.EncodeToString(sum[:4])
 	keep := validation.DNS1123SubdomainMaxLength - len(shareSecretSuffix) - len(hash) - 1
 	return strings.TrimRight(dashboard[:keep], ".-") + "-" + hash + shareSecretSuffix
-}
-
-// dashboardURL is where a dashboard opens; empty without a base URL.
-func dashboardURL(base, id string) string {
-	if base == "" || id == "" {
-		return ""
-	}
-	return strings.TrimRight(base, "/") + "/dashboards/" + id
-}
-
-// shareURL is the link that opens a public dashboard without sign-in; empty without a
-// base URL.
-func shareURL(base, token string) string {
-	if base == "" {
-		return ""
-	}
-	return strings.TrimRight(base, "/") + "/public/" + token
 }
 
 // shareSecret holds a public dashboard's share token and link. It is controlled by the
@@ -122,7 +106,7 @@ func (r *DashboardReconciler) syncShare(ctx context.Context, d *v1alpha1.Dashboa
 			return "", err
 		}
 	}
-	want := shareSecret(d, tenant, name, token, shareURL(r.BaseURL, token))
+	want := shareSecret(d, tenant, name, token, httpapi.PublicDashboardURL(r.BaseURL, token))
 	if current != nil && secretDataEqual(current.Data, want.Data) {
 		return name, nil
 	}

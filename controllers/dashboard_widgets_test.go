@@ -138,22 +138,7 @@ func TestShareSecretName(t *testing.T) {
 	}
 }
 
-func TestDashboardURLs(t *testing.T) {
-	for _, tc := range []struct{ base, dash, share string }{
-		{"https://analytics.example", "https://analytics.example/dashboards/id1", "https://analytics.example/public/tok"},
-		{"https://analytics.example/", "https://analytics.example/dashboards/id1", "https://analytics.example/public/tok"},
-		{"", "", ""},
-	} {
-		if got := dashboardURL(tc.base, "id1"); got != tc.dash {
-			t.Errorf("dashboardURL(%q) = %q", tc.base, got)
-		}
-		if got := shareURL(tc.base, "tok"); got != tc.share {
-			t.Errorf("shareURL(%q) = %q", tc.base, got)
-		}
-	}
-	if got := dashboardURL("https://analytics.example", ""); got != "" {
-		t.Errorf("URL of an unsynced dashboard %q", got)
-	}
+func TestShareSecretWithoutBaseURL(t *testing.T) {
 	s := shareSecret(overviewDashboard("tenant-acme"), "acme", "overview-share", "tok", "")
 	if _, ok := s.Data[ShareURLKey]; ok || string(s.Data[ShareTokenKey]) != "tok" {
 		t.Errorf("share Secret without a base URL: %v", s.Data)

@@ -128,10 +128,7 @@ func (s *Server) dashboardJSON(d metastore.Dashboard) dashboardJSON {
 }
 
 func (s *Server) shareURL(token string) string {
-	if token == "" || s.publicURL == "" {
-		return ""
-	}
-	return s.publicURL + APIPrefix + "/public/dashboards/" + url.PathEscape(token)
+	return httpapi.PublicDashboardURL(s.publicURL, token)
 }
 
 func (s *Server) handleListDashboards(w http.ResponseWriter, r *http.Request) {

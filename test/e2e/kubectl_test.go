@@ -103,6 +103,8 @@ func run(m *testing.M) int {
 	}
 	platform.Operator.MetricsAddr = "0"
 	platform.Operator.HealthAddr = "0"
+	// Links the operator writes (a Dashboard's status.url) are built on it.
+	platform.Query.PublicURL = "http://shoal.test"
 	suite := testbackends.NewSuite("e2e")
 	defer suite.Close()
 	var servers *testplatform.Platform
