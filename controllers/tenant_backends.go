@@ -77,6 +77,7 @@ type TenantStore interface {
 	EnsureIngestKey(ctx context.Context, tenantID, existingPlaintext string) (string, bool, error)
 	MarkTenantDeleted(ctx context.Context, id string) error
 	DeleteTenant(ctx context.Context, id string) error
+	SetTenantBilling(ctx context.Context, id string, b metastore.TenantBilling) error
 }
 
 // Subscriptions is Stripe as the reconciler uses it.

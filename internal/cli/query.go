@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-dev/shoal/internal/auth"
-	"github.com/shoal-dev/shoal/internal/billing"
 	"github.com/shoal-dev/shoal/internal/clickhouse"
 	"github.com/shoal-dev/shoal/internal/config"
 	"github.com/shoal-dev/shoal/internal/metastore"
@@ -157,12 +156,6 @@ func runQuery(cmd *cobra.Command, opts queryOptions) error {
 	if err != nil {
 		return err
 	}
-	var subscriptions query.SubscriptionReader
-	if bill, err := billing.New(platform.BillingConfig()); err != nil {
-		return err
-	} else if bill.Enabled() {
-		subscriptions = query.StripeSubscriptions{Tenants: store, Billing: bill}
-	}
 	registry := newRuntimeRegistry()
 	server, err := query.New(query.Options{
 		Platform:        platform,
@@ -171,7 +164,6 @@ func runQuery(cmd *cobra.Command, opts queryOptions) error {
 		Authenticator:   auth.NewAuthenticator(store, verifier, logger),
 		Engine:          eng,
 		Usage:           usage,
-		Subscriptions:   subscriptions,
 		Tenant:          opts.tenant,
 		WebhooksEnabled: webhook != nil,
 		EmailEnabled:    email != nil,
@@ -189,6 +181,7 @@ func runQuery(cmd *cobra.Command, opts queryOptions) error {
 		ev, err := query.NewEvaluator(query.EvaluatorOptions{
 			Store: store, Engine: eng, Webhook: webhook, Email: email, Tenant: opts.tenant,
 			Interval: interval, QueryTimeout: platform.Query.QueryTimeout.Duration, Logger: logger,
+			Registry: registry, DrainTimeout: opts.shutdownTimeout,
 		})
 		if err != nil {
 			return err
@@ -251,7 +244,7 @@ func alertNotifiers(cfg config.QueryAlerts) (*notify.Webhook, *notify.SendGrid, 
 		if err != nil {
 			return nil, nil, fmt.Errorf("query.alerts.webhookSigningSecretFile: %w", err)
 		}
-		if webhook, err = notify.NewWebhook([]byte(secret), nil); err != nil {
+		if webhook, err = notify.NewWebhook([]byte(secret), notify.WebhookOptions{AllowPrivateTargets: cfg.AllowPrivateWebhookTargets}); err != nil {
 			return nil, nil, fmt.Errorf("query.alerts.webhookSigningSecretFile: %w", err)
 		}
 	}

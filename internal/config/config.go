@@ -111,6 +111,11 @@ type QueryAlerts struct {
 	// WebhookSigningSecretFile holds the secret webhook notifications are signed with
 	// (HMAC-SHA256). Without it, alert rules cannot notify webhooks.
 	WebhookSigningSecretFile string `json:"webhookSigningSecretFile,omitempty"`
+	// AllowPrivateWebhookTargets lets alert rules notify webhooks on localhost or on
+	// loopback, private, link-local, unspecified or multicast addresses (on-premises
+	// receivers). Off by default: webhook URLs are written by tenants, and such a target
+	// would make the query API call services inside the installation's network.
+	AllowPrivateWebhookTargets bool `json:"allowPrivateWebhookTargets,omitempty"`
 	// SendGrid sends the email notifications. Without an API key, alert rules cannot
 	// notify by email.
 	SendGrid SendGrid `json:"sendgrid,omitempty"`

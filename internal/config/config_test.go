@@ -463,3 +463,27 @@ func TestSealing(t *testing.T) {
 		t.Errorf("error %v, want one naming sealing.currentKeyID", err)
 	}
 }
+
+func TestAllowPrivateWebhookTargets(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       bool
+	}{
+		{"off by default", "", false},
+		{"off by default with an alerts section", "query:\n  alerts: {evaluationInterval: 30s}\n", false},
+		{"on", "query:\n  alerts: {allowPrivateWebhookTargets: true}\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(header + backends + "plans: [{name: free}]\n" + tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Query.Alerts.AllowPrivateWebhookTargets; got != tc.want {
+				t.Errorf("allowPrivateWebhookTargets = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if _, err := Parse([]byte(header + backends + "plans: [{name: free}]\nquery:\n  alerts: {allowPrivateWebhookTargets: yes-please}\n")); err == nil {
+		t.Error("a non-boolean allowPrivateWebhookTargets is accepted")
+	}
+}

@@ -29,9 +29,18 @@ type TenantRecord struct {
 	// processor writes under its prefix.
 	LakeClass string
 	// BillingCustomerID and BillingSubscriptionID are the tenant's Stripe customer and
-	// subscription; empty while billing is off or they are not created yet.
+	// subscription; empty while billing is off or they are not created yet. UpsertTenant
+	// stores them only when it creates the row, so a new tenant's row names its
+	// subscription at once; afterwards SetTenantBilling owns them.
 	BillingCustomerID     string
 	BillingSubscriptionID string
+	// BillingStatus, BillingPeriodStart, BillingPeriodEnd and BillingCheckedAt are the
+	// subscription as the Tenant controller last read it (see TenantBilling); set by
+	// SetTenantBilling, ignored by UpsertTenant.
+	BillingStatus      string
+	BillingPeriodStart time.Time
+	BillingPeriodEnd   time.Time
+	BillingCheckedAt   time.Time
 	// DeletedAt, CreatedAt and UpdatedAt are set by the store; UpsertTenant ignores them.
 	DeletedAt *time.Time
 	CreatedAt time.Time
@@ -54,7 +63,8 @@ func (r *TenantRecord) validate() error {
 
 // UpsertTenant creates the tenant or brings its row to rec: display name, plan,
 // isolation and suspension. A tenant upserted again is live, so a deletion mark is
-// cleared. updated_at moves only when something changed.
+// cleared. updated_at moves only when something changed. The billing columns belong to
+// SetTenantBilling: rec's billing ids are stored only when the row is created.
 func (s *Store) UpsertTenant(ctx context.Context, rec TenantRecord) error {
 	if err := rec.validate(); err != nil {
 		return fmt.Errorf("metastore: upserting tenant: %w", err)
@@ -79,14 +89,12 @@ func (s *Store) UpsertTenant(ctx context.Context, rec TenantRecord) error {
 				suspended = EXCLUDED.suspended,
 				suspended_reason = EXCLUDED.suspended_reason,
 				lake_class = EXCLUDED.lake_class,
-				billing_customer_id = EXCLUDED.billing_customer_id,
-				billing_subscription_id = EXCLUDED.billing_subscription_id,
 				deleted_at = NULL,
 				updated_at = now()
 			WHERE (tenants.display_name, tenants.plan, tenants.isolation, tenants.suspended, tenants.suspended_reason, tenants.lake_class,
-					tenants.billing_customer_id, tenants.billing_subscription_id, tenants.deleted_at)
+					tenants.deleted_at)
 				IS DISTINCT FROM (EXCLUDED.display_name, EXCLUDED.plan, EXCLUDED.isolation, EXCLUDED.suspended, EXCLUDED.suspended_reason, EXCLUDED.lake_class,
-					EXCLUDED.billing_customer_id, EXCLUDED.billing_subscription_id, NULL::timestamptz)`,
+					NULL::timestamptz)`,
 			rec.ID, rec.DisplayName, rec.Plan, rec.Isolation, rec.Suspended, reason, class, rec.BillingCustomerID, rec.BillingSubscriptionID)
 		return err
 	})
@@ -98,14 +106,20 @@ func (s *Store) UpsertTenant(ctx context.Context, rec TenantRecord) error {
 
 // GetTenant returns the tenant's row, or ErrNotFound.
 func (s *Store) GetTenant(ctx context.Context, id string) (TenantRecord, error) {
-	var rec TenantRecord
+	var (
+		rec                    TenantRecord
+		periodStart, periodEnd *time.Time
+		billingChecked         *time.Time
+	)
 	err := s.withConn(ctx, func(c *pgx.Conn) error {
 		return c.QueryRow(ctx, `
 			SELECT id, display_name, plan, isolation, suspended, suspended_reason, lake_class,
-				billing_customer_id, billing_subscription_id, deleted_at, created_at, updated_at
+				billing_customer_id, billing_subscription_id, billing_status, billing_period_start, billing_period_end,
+				billing_checked_at, deleted_at, created_at, updated_at
 			FROM tenants WHERE id = $1`, id).
 			Scan(&rec.ID, &rec.DisplayName, &rec.Plan, &rec.Isolation, &rec.Suspended, &rec.SuspendedReason,
-				&rec.LakeClass, &rec.BillingCustomerID, &rec.BillingSubscriptionID, &rec.DeletedAt, &rec.CreatedAt, &rec.UpdatedAt)
+				&rec.LakeClass, &rec.BillingCustomerID, &rec.BillingSubscriptionID, &rec.BillingStatus, &periodStart, &periodEnd,
+				&billingChecked, &rec.DeletedAt, &rec.CreatedAt, &rec.UpdatedAt)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return TenantRecord{}, fmt.Errorf("metastore: tenant %q: %w", id, ErrNotFound)
@@ -113,6 +127,7 @@ func (s *Store) GetTenant(ctx context.Context, id string) (TenantRecord, error) 
 	if err != nil {
 		return TenantRecord{}, fmt.Errorf("metastore: reading tenant %q: %w", id, err)
 	}
+	rec.BillingPeriodStart, rec.BillingPeriodEnd, rec.BillingCheckedAt = utcOrZero(periodStart), utcOrZero(periodEnd), utcOrZero(billingChecked)
 	return rec, nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/http"
 	"net/mail"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/httpapi"
 	"github.com/shoal-dev/shoal/internal/metastore"
 	"github.com/shoal-dev/shoal/runtime/query/metricquery"
+	"github.com/shoal-dev/shoal/runtime/query/notify"
 )
 
 // Bounds of a rule's notifications.
@@ -127,10 +127,10 @@ func (s *Server) checkNotify(n Notify) []httpapi.InvalidParam {
 	case len(n.Webhooks) > maxWebhooks:
 		bad = append(bad, httpapi.InvalidParam{Name: "notify.webhooks", Reason: fmt.Sprintf("%d webhooks; at most %d", len(n.Webhooks), maxWebhooks)})
 	}
+	allowPrivate := s.opts.Platform.Query.Alerts.AllowPrivateWebhookTargets
 	for i, raw := range n.Webhooks {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(raw) > 2048 {
-			bad = append(bad, httpapi.InvalidParam{Name: "notify.webhooks[" + strconv.Itoa(i) + "]", Reason: "must be an http or https URL without credentials"})
+		if err := notify.CheckURL(raw, allowPrivate); err != nil {
+			bad = append(bad, httpapi.InvalidParam{Name: "notify.webhooks[" + strconv.Itoa(i) + "]", Reason: err.Error()})
 		}
 	}
 	switch {

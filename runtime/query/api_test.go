@@ -12,10 +12,8 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/auth"
-	"github.com/shoal-dev/shoal/internal/billing"
 	"github.com/shoal-dev/shoal/internal/config"
 	"github.com/shoal-dev/shoal/internal/metastore"
-	"github.com/shoal-dev/shoal/internal/testbackends"
 )
 
 // TestMetricsQueryInjection sends SQL and other junk through every parameter that could
@@ -542,43 +540,5 @@ func TestDedicatedTenantServer(t *testing.T) {
 	}
 	if e.engine.callCount() != 0 {
 		t.Errorf("the engine was asked %d times", e.engine.callCount())
-	}
-}
-
-// TestSubscriptionFromStripe reads the subscription through the real Stripe client from
-// stripe-mock: pending until the Tenant controller stored its id, then Stripe's status.
-func TestSubscriptionFromStripe(t *testing.T) {
-	mock := testbackends.StartStripe(t)
-	noRetries := 0
-	bill, err := billing.New(billing.Config{SecretKey: "sk_test_shoal", APIBase: mock.URL, Prices: map[string]string{"team": "price_team"}, MaxNetworkRetries: &noRetries})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, func(o *Options) { o.Subscriptions = StripeSubscriptions{Tenants: o.Store, Billing: bill} })
-	read := func() subscriptionJSON {
-		t.Helper()
-		a := e.do("GET", "/api/v1/tenants/me/subscription", e.token("acme", auth.RoleOwner), nil)
-		var got subscriptionJSON
-		a.json(t, &got)
-		if a.status != 200 || !got.Billing.Enabled {
-			t.Fatalf("subscription: %d %s", a.status, a.body)
-		}
-		return got
-	}
-	if got := read(); got.Billing.Status != SubscriptionPending || got.Period.Source != "calendar-month" {
-		t.Errorf("before billing created it: %+v", got.Billing)
-	}
-	if err := e.store.UpsertTenant(ctxFor(t), metastore.TenantRecord{ID: "acme", DisplayName: "acme", Plan: "team",
-		Isolation: metastore.IsolationShared, BillingCustomerID: "cus_acme", BillingSubscriptionID: "sub_acme"}); err != nil {
-		t.Fatal(err)
-	}
-	got := read()
-	if got.Billing.Status == SubscriptionPending || got.Billing.Status == "unavailable" || got.Billing.Status == "" {
-		t.Errorf("with a subscription: billing %+v, want Stripe's status", got.Billing)
-	}
-	// stripe-mock's fixture has arbitrary period bounds: the billing period is used only
-	// when it is a period.
-	if got.Period.Source == "billing" && !got.Period.End.After(got.Period.Start) {
-		t.Errorf("period %+v taken from billing although it ends before it starts", got.Period)
 	}
 }

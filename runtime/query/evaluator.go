@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/shoal-dev/shoal/internal/metastore"
 	"github.com/shoal-dev/shoal/runtime/query/metricquery"
 	"github.com/shoal-dev/shoal/runtime/query/notify"
@@ -16,13 +18,25 @@ import (
 type EvaluatorOptions struct {
 	Store  *metastore.Store
 	Engine metricquery.Engine
+	// Tenant, when set, evaluates only that tenant's rules (a Dedicated tenant's
+	// evaluator). Unset, the evaluator is the shared one: it evaluates the rules of every
+	// Shared tenant, and leaves Dedicated tenants' rules to their own evaluators, whose
+	// engine reads the tenant's own ClickHouse.
+	Tenant string
 	// Webhook and Email send notifications; a rule's targets of a nil channel are
 	// skipped (the API refuses to write them).
-	// Tenant, when set, evaluates only that tenant's rules (a Dedicated tenant's
-	// evaluator).
-	Tenant  string
 	Webhook *notify.Webhook
 	Email   *notify.SendGrid
+	// Retry bounds the attempts of one notification; notify's defaults when zero.
+	Retry notify.RetryPolicy
+	// DeliveryWorkers and DeliveryQueue bound the notifications delivered at once and
+	// waiting; notify's defaults when zero.
+	DeliveryWorkers, DeliveryQueue int
+	// DrainTimeout is how long Run, once its context ends, waits for notifications
+	// still queued or being retried. Default 30s.
+	DrainTimeout time.Duration
+	// Registry receives the notification metrics; none when nil.
+	Registry prometheus.Registerer
 	// Interval between evaluations. Default 1m.
 	Interval time.Duration
 	// QueryTimeout bounds one rule's query. Default 30s.
@@ -36,11 +50,20 @@ type EvaluatorOptions struct {
 // condition starts to hold and resolves when it stops; notifications go out on those
 // transitions only. The metastore keeps one firing alert per rule, so several
 // evaluators (replicas) notify each transition once.
+//
+// Notifications are delivered in the background by a notify.Dispatcher, retried while
+// they may still pass, so a failing receiver holds up neither other rules nor the next
+// evaluation.
 type Evaluator struct {
-	opts EvaluatorOptions
+	opts          EvaluatorOptions
+	notifications *notify.Dispatcher
 }
 
-// NewEvaluator returns an evaluator.
+// defaultDrainTimeout is how long Run waits for notifications at shutdown by default.
+const defaultDrainTimeout = 30 * time.Second
+
+// NewEvaluator returns an evaluator, its notification workers started: Run, or Close
+// when only EvaluateOnce is used, stops them.
 func NewEvaluator(opts EvaluatorOptions) (*Evaluator, error) {
 	if opts.Store == nil || opts.Engine == nil {
 		return nil, errors.New("query: EvaluatorOptions.Store and Engine are required")
@@ -57,10 +80,23 @@ func NewEvaluator(opts EvaluatorOptions) (*Evaluator, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Evaluator{opts: opts}, nil
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = defaultDrainTimeout
+	}
+	d, err := notify.NewDispatcher(notify.DispatcherOptions{
+		Webhook: opts.Webhook, Email: opts.Email, Retry: opts.Retry,
+		Workers: opts.DeliveryWorkers, QueueSize: opts.DeliveryQueue,
+		Registerer: opts.Registry, Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Evaluator{opts: opts, notifications: d}, nil
 }
 
-// Run evaluates every Interval until ctx ends.
+// Run evaluates every Interval until ctx ends, then waits up to DrainTimeout for the
+// notifications still being delivered (those it gives up on are logged and counted
+// dropped).
 func (e *Evaluator) Run(ctx context.Context) error {
 	ticker := time.NewTicker(e.opts.Interval)
 	defer ticker.Stop()
@@ -70,17 +106,27 @@ func (e *Evaluator) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.DrainTimeout)
+			defer cancel()
+			if err := e.Close(drain); err != nil {
+				e.opts.Logger.Warn("alert notifications abandoned at shutdown", "err", err)
+			}
 			return nil
 		case <-ticker.C:
 		}
 	}
 }
 
+// Close stops the notification workers once the queued notifications are delivered or
+// ctx ends.
+func (e *Evaluator) Close(ctx context.Context) error { return e.notifications.Close(ctx) }
+
 // EvaluateOnce evaluates every enabled rule once. A rule that fails is logged and left
 // as it was (neither fired nor resolved); the error reports listing failures and how
 // many rules failed.
 func (e *Evaluator) EvaluateOnce(ctx context.Context) error {
 	var failed int
+	dedicated := map[string]bool{} // tenant -> Dedicated, read once per pass
 	opts := metastore.ListOptions{Limit: metastore.MaxPageSize}
 	for {
 		pg, err := e.opts.Store.ListEnabledAlertRules(ctx, opts)
@@ -90,6 +136,17 @@ func (e *Evaluator) EvaluateOnce(ctx context.Context) error {
 		for _, rule := range pg.Items {
 			if e.opts.Tenant != "" && rule.TenantID != e.opts.Tenant {
 				continue
+			}
+			if e.opts.Tenant == "" {
+				skip, err := e.isDedicated(ctx, rule.TenantID, dedicated)
+				if err != nil {
+					failed++
+					e.opts.Logger.Warn("alert rule not evaluated", "tenant", rule.TenantID, "rule", rule.ID, "err", err)
+					continue
+				}
+				if skip {
+					continue
+				}
 			}
 			if err := e.evaluate(ctx, rule); err != nil {
 				failed++
@@ -105,6 +162,20 @@ func (e *Evaluator) EvaluateOnce(ctx context.Context) error {
 		return fmt.Errorf("%d alert rules could not be evaluated", failed)
 	}
 	return nil
+}
+
+// isDedicated reports whether the tenant is Dedicated: its events are in its own
+// ClickHouse, which the shared evaluator's engine does not read.
+func (e *Evaluator) isDedicated(ctx context.Context, tenantID string, cache map[string]bool) (bool, error) {
+	if d, ok := cache[tenantID]; ok {
+		return d, nil
+	}
+	rec, err := e.opts.Store.GetTenant(ctx, tenantID)
+	if err != nil {
+		return false, fmt.Errorf("reading the tenant's isolation: %w", err)
+	}
+	cache[tenantID] = rec.Isolation == metastore.IsolationDedicated
+	return cache[tenantID], nil
 }
 
 func (e *Evaluator) evaluate(ctx context.Context, rule metastore.AlertRule) error {
@@ -143,25 +214,10 @@ func (e *Evaluator) evaluate(ctx context.Context, rule metastore.AlertRule) erro
 		Operator: rule.Condition.Operator, Threshold: rule.Condition.Threshold, Window: rule.Condition.Window.Duration.String(),
 		FiredAt: alert.FiredAt, Resolved: alert.ResolvedAt,
 	}
-	e.send(ctx, def.Notify, ev)
+	// The transition is recorded: GET /alerts shows it whatever becomes of the
+	// notifications, which are delivered in the background.
+	e.notifications.Enqueue(ev, def.Notify.Webhooks, def.Notify.Emails)
 	return nil
-}
-
-// send delivers the event to every target. Delivery failures are logged, not retried:
-// the transition is recorded and GET /alerts shows it.
-func (e *Evaluator) send(ctx context.Context, to Notify, ev notify.Event) {
-	if e.opts.Webhook != nil {
-		for _, url := range to.Webhooks {
-			if err := e.opts.Webhook.Send(ctx, url, ev); err != nil {
-				e.opts.Logger.Warn("alert webhook not delivered", "tenant", ev.Tenant, "rule", ev.RuleID, "err", err)
-			}
-		}
-	}
-	if e.opts.Email != nil && len(to.Emails) > 0 {
-		if err := e.opts.Email.Send(ctx, to.Emails, ev); err != nil {
-			e.opts.Logger.Warn("alert email not delivered", "tenant", ev.Tenant, "rule", ev.RuleID, "err", err)
-		}
-	}
 }
 
 // total is the query's value: its first metric summed over the series' points (a rule's

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -40,6 +41,25 @@ func newRecorder(t *testing.T, status int) *recorder {
 	return r
 }
 
+// allowPrivateWebhooks lets rules notify the tests' receivers, which listen on
+// 127.0.0.1.
+func allowPrivateWebhooks(o *Options) { o.Platform.Query.Alerts.AllowPrivateWebhookTargets = true }
+
+// newTestEvaluator returns an evaluator retrying within milliseconds, closed when the
+// test ends.
+func newTestEvaluator(t *testing.T, opts EvaluatorOptions) *Evaluator {
+	t.Helper()
+	if opts.Retry == (notify.RetryPolicy{}) {
+		opts.Retry = notify.RetryPolicy{Attempts: 3, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+	}
+	ev, err := NewEvaluator(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ev.Close(context.Background()) })
+	return ev
+}
+
 func (r *recorder) take() []recorded {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -51,8 +71,9 @@ func (r *recorder) take() []recorded {
 func TestAlertEvaluatorFiresAndResolves(t *testing.T) {
 	secret := []byte("0123456789abcdef-signing-secret")
 	hooks, mails := newRecorder(t, http.StatusNoContent), newRecorder(t, http.StatusAccepted)
-	e := newEnv(t, nil)
-	webhook, err := notify.NewWebhook(secret, nil)
+	// The receivers listen on 127.0.0.1: the installation allows private targets.
+	e := newEnv(t, allowPrivateWebhooks)
+	webhook, err := notify.NewWebhook(secret, notify.WebhookOptions{AllowPrivateTargets: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,10 +81,7 @@ func TestAlertEvaluatorFiresAndResolves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := NewEvaluator(EvaluatorOptions{Store: e.store, Engine: e.engine, Webhook: webhook, Email: email})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := newTestEvaluator(t, EvaluatorOptions{Store: e.store, Engine: e.engine, Webhook: webhook, Email: email})
 
 	// The rule is made through the API, as a tenant would.
 	body := alertRuleInput("too-many-views")
@@ -83,6 +101,9 @@ func TestAlertEvaluatorFiresAndResolves(t *testing.T) {
 		t.Helper()
 		e.engine.setValue("acme", value)
 		if err := ev.EvaluateOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := ev.notifications.Wait(ctx); err != nil { // delivered in the background
 			t.Fatal(err)
 		}
 		gotHooks, gotMails := hooks.take(), mails.take()

@@ -209,7 +209,7 @@ func schemas() map[string]any {
 	subscription := obj([]string{"tenant", "plan", "state", "billing", "period", "usage"}, map[string]any{
 		"tenant": typ("string"), "plan": obj(nil, map[string]any{"name": typ("string"), "displayName": typ("string")}),
 		"state": typ("string"), "suspendedReason": typ("string"),
-		"billing": obj(nil, map[string]any{"enabled": typ("boolean"), "status": typ("string")}),
+		"billing": obj(nil, map[string]any{"enabled": typ("boolean"), "status": typ("string"), "checkedAt": dateTime()}),
 		"period":  obj(nil, map[string]any{"start": dateTime(), "end": dateTime(), "source": typ("string")}),
 		"limits":  typ("object"),
 		"usage":   obj(nil, map[string]any{"eventsIngested": typ("integer"), "from": dateTime(), "to": dateTime(), "error": typ("string")}),

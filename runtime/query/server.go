@@ -20,7 +20,7 @@ import (
 )
 
 // APIPrefix is the path every API route starts with.
-const APIPrefix = "/api/v1"
+const APIPrefix = httpapi.QueryAPIPrefix
 
 // Defaults of Options.
 const (
@@ -41,20 +41,6 @@ type UsageCounter interface {
 	EventsIngested(ctx context.Context, tenantID string, from, to time.Time) (uint64, error)
 }
 
-// SubscriptionReader reads a tenant's subscription from the billing provider. Nil when
-// billing is off.
-type SubscriptionReader interface {
-	Subscription(ctx context.Context, tenantID string) (Subscription, error)
-}
-
-// Subscription is the billing provider's view of a tenant's subscription.
-type Subscription struct {
-	// Status is the provider's status: active, trialing, past_due, canceled, ...
-	Status      string
-	PeriodStart time.Time
-	PeriodEnd   time.Time
-}
-
 // Options configure a Server. Store, Authenticator and Engine are required.
 type Options struct {
 	// Platform holds the plan catalog, the query section (rate limit, timeouts, public
@@ -70,8 +56,6 @@ type Options struct {
 	Engine metricquery.Engine
 	// Usage counts events for the subscription endpoint; nil reports usage unknown.
 	Usage UsageCounter
-	// Subscriptions reads subscriptions when billing is on; nil says billing is disabled.
-	Subscriptions SubscriptionReader
 	// Tenant, when set, makes this a Dedicated tenant's API: only its users are served,
 	// and only its share links open.
 	Tenant string

@@ -1,11 +1,9 @@
 package query
 
 import (
-	"context"
 	"net/http"
 	"time"
 
-	"github.com/shoal-dev/shoal/internal/billing"
 	"github.com/shoal-dev/shoal/internal/config"
 	"github.com/shoal-dev/shoal/internal/metastore"
 )
@@ -26,11 +24,46 @@ type subscriptionJSON struct {
 	Usage           usageJSON   `json:"usage"`
 }
 
+// billingJSON is the subscription as the Tenant controller last read it from the billing
+// provider and stored on the tenant's row: this server never asks the provider, so it
+// needs no key for it.
 type billingJSON struct {
+	// Enabled is whether the tenant has a subscription.
 	Enabled bool `json:"enabled"`
-	// Status is the subscription's status at the billing provider, "billing disabled"
-	// when billing is off, or "unavailable" when the provider could not be reached.
+	// Status is the subscription's status at the billing provider, SubscriptionPending
+	// before the operator first read it, or BillingDisabled.
 	Status string `json:"status"`
+	// CheckedAt is when the operator last read the subscription; absent while pending or
+	// disabled. A reader judges the status's freshness by it: the operator rereads every
+	// resync interval, and an old time means it could not.
+	CheckedAt *time.Time `json:"checkedAt,omitempty"`
+}
+
+// Billing statuses that are not the provider's.
+const (
+	// SubscriptionPending: the tenant has a subscription whose state the operator has
+	// not stored yet.
+	SubscriptionPending = "pending"
+	// BillingDisabled: the tenant has no subscription; billing is off.
+	BillingDisabled = "billing disabled"
+)
+
+// billingOf reads the billing state of the tenant's row, and the billing period when the
+// row holds one (start before end).
+func billingOf(t metastore.TenantRecord) (billingJSON, *periodJSON) {
+	b := t.Billing()
+	switch {
+	case b.SubscriptionID == "":
+		return billingJSON{Status: BillingDisabled}, nil
+	case b.CheckedAt.IsZero() || b.Status == "":
+		return billingJSON{Enabled: true, Status: SubscriptionPending}, nil
+	}
+	checked := b.CheckedAt.UTC()
+	out := billingJSON{Enabled: true, Status: b.Status, CheckedAt: &checked}
+	if b.PeriodStart.IsZero() || !b.PeriodEnd.After(b.PeriodStart) {
+		return out, nil
+	}
+	return out, &periodJSON{Start: b.PeriodStart.UTC(), End: b.PeriodEnd.UTC(), Source: "billing"}
 }
 
 type periodJSON struct {
@@ -81,20 +114,9 @@ func (s *Server) handleSubscription(w http.ResponseWriter, r *http.Request) {
 	}
 	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	out.Period = periodJSON{Start: monthStart, End: monthStart.AddDate(0, 1, 0), Source: "calendar-month"}
-	out.Billing = billingJSON{Status: "billing disabled"}
-	if s.opts.Subscriptions != nil {
-		out.Billing.Enabled = true
-		sub, err := s.opts.Subscriptions.Subscription(ctx, t.ID)
-		switch {
-		case err != nil:
-			s.log.WarnContext(ctx, "reading the subscription failed", "tenant", t.ID, "err", err)
-			out.Billing.Status = "unavailable"
-		default:
-			out.Billing.Status = sub.Status
-			if !sub.PeriodStart.IsZero() && sub.PeriodEnd.After(sub.PeriodStart) {
-				out.Period = periodJSON{Start: sub.PeriodStart.UTC(), End: sub.PeriodEnd.UTC(), Source: "billing"}
-			}
-		}
+	var period *periodJSON
+	if out.Billing, period = billingOf(t); period != nil {
+		out.Period = *period
 	}
 	if plan, ok := s.opts.Platform.Plan(t.Plan); ok {
 		out.Plan.DisplayName = plan.DisplayName
@@ -119,43 +141,4 @@ func (s *Server) handleSubscription(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// TenantBillingIDs reads the Stripe ids the Tenant controller stored on a tenant's row;
-// *metastore.Store implements it.
-type TenantBillingIDs interface {
-	GetTenant(ctx context.Context, id string) (metastore.TenantRecord, error)
-}
-
-// SubscriptionSource reads one subscription from the billing provider; *billing.Billing
-// implements it.
-type SubscriptionSource interface {
-	Subscription(ctx context.Context, subscriptionID string) (billing.State, error)
-}
-
-// StripeSubscriptions is the SubscriptionReader over Stripe: the tenant's subscription
-// id from the metastore, its status and period from Stripe.
-type StripeSubscriptions struct {
-	Tenants TenantBillingIDs
-	Billing SubscriptionSource
-}
-
-// SubscriptionPending is the status of a tenant whose subscription billing has not
-// created yet.
-const SubscriptionPending = "pending"
-
-// Subscription reads the tenant's subscription.
-func (s StripeSubscriptions) Subscription(ctx context.Context, tenantID string) (Subscription, error) {
-	t, err := s.Tenants.GetTenant(ctx, tenantID)
-	if err != nil {
-		return Subscription{}, err
-	}
-	if t.BillingSubscriptionID == "" {
-		return Subscription{Status: SubscriptionPending}, nil
-	}
-	st, err := s.Billing.Subscription(ctx, t.BillingSubscriptionID)
-	if err != nil {
-		return Subscription{}, err
-	}
-	return Subscription{Status: st.Status, PeriodStart: st.CurrentPeriodStart, PeriodEnd: st.CurrentPeriodEnd}, nil
 }

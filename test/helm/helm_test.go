@@ -1140,3 +1140,23 @@ func TestLint(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryConfigRendered: the query API's section of the values reaches the platform
+// config the pods read.
+func TestQueryConfigRendered(t *testing.T) {
+	values := `platform:
+  query:
+    publicURL: https://analytics.example.com
+    alerts:
+      allowPrivateWebhookTargets: true
+`
+	var cm corev1.ConfigMap
+	get(t, render(t, nil, values), "ConfigMap", fullname+"-config", &cm)
+	got, err := config.Parse([]byte(cm.Data[configKey]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Query.PublicURL != "https://analytics.example.com" || !got.Query.Alerts.AllowPrivateWebhookTargets {
+		t.Errorf("rendered query section %+v, want the values' publicURL and allowPrivateWebhookTargets", got.Query)
+	}
+}

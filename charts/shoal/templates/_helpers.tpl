@@ -114,7 +114,7 @@ kind: PlatformConfig
 {{- $_ := set $runtime "credentialsSecret" .Values.backendSecret.name }}
 {{- end }}
 {{- $platform := dict "operator" $operator "plans" .Values.platform.plans "runtime" $runtime }}
-{{- range $section := list "kafka" "clickhouse" "lake" "metastore" "billing" "sealing" }}
+{{- range $section := list "kafka" "clickhouse" "lake" "metastore" "billing" "sealing" "query" }}
 {{- $_ := set $platform $section (get $.Values.platform $section | default dict) }}
 {{- end }}
 {{- if hasKey $platform.billing "prices" }}

@@ -9,6 +9,10 @@
 // timestamp and the raw body, compares in constant time, and refuses timestamps older
 // than a few minutes, so a captured request cannot be replayed later (Verify does all
 // three).
+//
+// Webhook URLs are written by tenants, so they are checked (CheckURL) and, unless the
+// installation allows private targets, never connected to on an internal address. A
+// Dispatcher delivers in the background and retries what may pass later.
 package notify
 
 import (
@@ -121,32 +125,56 @@ func Verify(secret []byte, header string, body []byte, now time.Time, tolerance 
 
 // Webhook posts signed events.
 type Webhook struct {
-	secret []byte
-	client *http.Client
-	now    func() time.Time
+	secret       []byte
+	client       *http.Client
+	allowPrivate bool
+	now          func() time.Time
 }
 
-// NewWebhook returns a sender signing with secret; client nil uses one with a 10s timeout
-// that does not follow redirects (a redirect would resend the signed body elsewhere).
-func NewWebhook(secret []byte, client *http.Client) (*Webhook, error) {
+// WebhookOptions configure a Webhook.
+type WebhookOptions struct {
+	// AllowPrivateTargets lets webhooks reach loopback, private and link-local addresses
+	// (on-premises receivers, tests). Off, such URLs are refused, by name when written and
+	// by resolved address when sent.
+	AllowPrivateTargets bool
+	// Timeout bounds one attempt. Default 10s.
+	Timeout time.Duration
+}
+
+// NewWebhook returns a sender signing with secret. Its client does not follow redirects
+// (a redirect would resend the signed body elsewhere) and does not go through a proxy
+// from the environment (the proxy would connect past the address check).
+func NewWebhook(secret []byte, opts WebhookOptions) (*Webhook, error) {
 	if len(secret) < 16 {
 		return nil, errors.New("notify: the webhook signing secret must be at least 16 bytes")
 	}
-	if client == nil {
-		client = &http.Client{Timeout: requestTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if opts.Timeout <= 0 {
+		opts.Timeout = requestTimeout
 	}
-	return &Webhook{secret: append([]byte(nil), secret...), client: client, now: time.Now}, nil
+	client := &http.Client{
+		Timeout:       opts.Timeout,
+		Transport:     guardedTransport(opts.AllowPrivateTargets),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &Webhook{secret: append([]byte(nil), secret...), client: client, allowPrivate: opts.AllowPrivateTargets, now: time.Now}, nil
 }
 
-// Send posts the event to url; any answer but 2xx is an error.
+// CheckURL checks a webhook URL as the sender will: see the package's CheckURL.
+func (w *Webhook) CheckURL(raw string) error { return CheckURL(raw, w.allowPrivate) }
+
+// Send posts the event to url once, signed at the time of sending; any answer but 2xx
+// is an error (a *StatusError for an answer).
 func (w *Webhook) Send(ctx context.Context, url string, ev Event) error {
+	if err := w.CheckURL(url); err != nil {
+		return fmt.Errorf("notify: webhook %s: %w", url, err)
+	}
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("notify: encoding the event: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("notify: webhook %s: %w", url, err)
+		return fmt.Errorf("notify: webhook %s: %w: %w", url, ErrInvalidURL, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "shoal-alerts")
@@ -226,6 +254,19 @@ func emailText(ev Event) string {
 	return b.String()
 }
 
+// StatusError is an answer other than 2xx.
+type StatusError struct {
+	// Target names what answered: "webhook <url>" or "SendGrid".
+	Target string
+	Status int
+	// RetryAfter is the answer's Retry-After, 0 when absent or unreadable.
+	RetryAfter time.Duration
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("notify: %s answered %d %s", e.Target, e.Status, http.StatusText(e.Status))
+}
+
 func do(client *http.Client, req *http.Request, what string) error {
 	resp, err := client.Do(req)
 	if err != nil {
@@ -234,7 +275,26 @@ func do(client *http.Client, req *http.Request, what string) error {
 	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("notify: %s answered %s", what, resp.Status)
+		return &StatusError{Target: what, Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	return nil
+}
+
+// parseRetryAfter reads a Retry-After value: seconds, or an HTTP date. 0 when absent,
+// unreadable or past.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if sec <= 0 {
+			return 0
+		}
+		return time.Duration(min(sec, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }

@@ -48,7 +48,7 @@ func TestDeliveryFailuresAreErrors(t *testing.T) {
 		w.WriteHeader(http.StatusInternalServerError)
 	}))
 	defer srv.Close()
-	hook, err := NewWebhook([]byte("0123456789abcdef"), nil)
+	hook, err := NewWebhook([]byte("0123456789abcdef"), WebhookOptions{AllowPrivateTargets: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestDeliveryFailuresAreErrors(t *testing.T) {
 	if err := mail.Send(ctx, []string{"to@example.com"}, Event{Kind: KindResolved}); err == nil {
 		t.Error("SendGrid 500: no error")
 	}
-	if _, err := NewWebhook([]byte("short"), nil); err == nil {
+	if _, err := NewWebhook([]byte("short"), WebhookOptions{}); err == nil {
 		t.Error("a short secret is accepted")
 	}
 }
