@@ -23,8 +23,10 @@
 //     RateLimit-Reset. A request holding more events than the burst could never pass and
 //     is 413. Tokens are not given back when Kafka then fails.
 //  5. Producing: one record per event on naming.Topic(tenant), keyed by event_id, the
-//     value events.Marshal, header content-type events.WireFormat, acks=all with the
-//     idempotent producer. The answer waits for every ack, up to AckTimeout.
+//     value events.Marshal, headers from RecordHeaders (content-type events.WireFormat,
+//     and shoal-id-assigned when ingest assigned the id, which spares the processor a
+//     lookup), acks=all with the idempotent producer. The answer waits for every ack, up
+//     to AckTimeout.
 //
 // Answers: 200 with {"accepted", "rejected", "event_ids"} when at least one event was
 // written (rejected lists the others by index, so partial success is a 200 whose body
