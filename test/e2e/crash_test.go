@@ -22,7 +22,9 @@ import (
 var backends *testplatform.Platform
 
 const (
-	crashTenant = "crash"
+	// crashTenantPrefix starts the crash test's tenant name; the seed ends it, so a
+	// repeated run (-count) does not find the data of the one before.
+	crashTenantPrefix = "crash-"
 	// crashEvents are sent in requests of crashRequest by crashSenders at once.
 	crashEvents  = 100_000
 	crashRequest = 500
@@ -61,6 +63,7 @@ func TestCrashSafety(t *testing.T) {
 	t.Logf("seed %d (repeat the moments with %s=%d)", seed, crashSeedEnv, seed)
 	rng := rand.New(rand.NewPCG(seed, seed>>1|1))
 
+	crashTenant := crashTenantPrefix + strconv.FormatUint(seed%1_000_000, 36)
 	cfg := dataPathPlatform
 	configPath := writePlatformConfig(t, cfg)
 	// Enterprise: its rate limit does not slow 100k events down; limits are tested elsewhere.
