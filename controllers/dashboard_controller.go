@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -165,19 +164,7 @@ func (r *DashboardReconciler) checkWidgets(ctx context.Context, d *v1alpha1.Dash
 // reported in Ready and retried; the row of a namespace that is not a tenant's was
 // never written.
 func (r *DashboardReconciler) reconcileDelete(ctx context.Context, d *v1alpha1.Dashboard) (reconcile.Result, error) {
-	if !controllerutil.ContainsFinalizer(d, DashboardFinalizer) {
-		return reconcile.Result{}, nil
-	}
-	if tenant, ok := naming.TenantFromNamespace(d.Namespace); ok {
-		if err := r.Store.DeleteManagedDashboard(ctx, tenant, managedBy(d)); err != nil {
-			err = fromBackend(backendMetastore, err)
-			before := d.DeepCopy()
-			setCondition(&d.Status.Conditions, d.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse, failureReason(err),
-				"deleting: "+err.Error()+"; retrying")
-			return reconcile.Result{}, errors.Join(err, r.patchStatus(ctx, before, d))
-		}
-	}
-	return reconcile.Result{}, removeFinalizer(ctx, r.Client, d, DashboardFinalizer)
+	return deleteManagedRow(ctx, r.Client, d, DashboardFinalizer, &d.Status.Conditions, r.Store.DeleteManagedDashboard, r.patchStatus)
 }
 
 // patchStatus writes the status when it changed, with an optimistic lock, and records

@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -164,19 +163,7 @@ func (r *DataSourceReconciler) result(obs dataSourceObservation) (reconcile.Resu
 // reconcileDelete deletes the data source's row, then the finalizer; a failing store is
 // reported in Ready and retried.
 func (r *DataSourceReconciler) reconcileDelete(ctx context.Context, ds *v1alpha1.DataSource) (reconcile.Result, error) {
-	if !controllerutil.ContainsFinalizer(ds, DataSourceFinalizer) {
-		return reconcile.Result{}, nil
-	}
-	if tenant, ok := naming.TenantFromNamespace(ds.Namespace); ok {
-		if err := r.Store.DeleteManaged(ctx, tenant, managedBy(ds)); err != nil {
-			err = fromBackend(backendMetastore, err)
-			before := ds.DeepCopy()
-			setCondition(&ds.Status.Conditions, ds.Generation, v1alpha1.ConditionReady, metav1.ConditionFalse, failureReason(err),
-				"deleting: "+err.Error()+"; retrying")
-			return reconcile.Result{}, errors.Join(err, r.patchStatus(ctx, before, ds))
-		}
-	}
-	return reconcile.Result{}, removeFinalizer(ctx, r.Client, ds, DataSourceFinalizer)
+	return deleteManagedRow(ctx, r.Client, ds, DataSourceFinalizer, &ds.Status.Conditions, r.Store.DeleteManaged, r.patchStatus)
 }
 
 // patchStatus writes the status when it changed, with an optimistic lock, and records

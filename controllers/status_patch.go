@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -10,6 +11,10 @@ import (
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/shoal-dev/shoal/api/v1alpha1"
+	"github.com/shoal-dev/shoal/internal/naming"
 )
 
 // patchStatusOf writes after's status when it differs from before's, with an optimistic
@@ -54,4 +59,25 @@ func ensureFinalizer[T client.Object](ctx context.Context, c client.Client, obj 
 		return obj, fmt.Errorf("adding finalizer: %w", err)
 	}
 	return patched, nil
+}
+
+// deleteManagedRow is the deletion of an object synced into the metastore: its row is
+// deleted (when its namespace is a tenant's; otherwise none was written), then the
+// finalizer removed. A failing store is reported in Ready and retried. conditions are
+// obj's own, so setting one marks obj.
+func deleteManagedRow[T client.Object](ctx context.Context, c client.Client, obj T, finalizer string, conditions *[]metav1.Condition,
+	deleteRow func(ctx context.Context, tenant, managedBy string) error, patchStatus func(ctx context.Context, before, after T) error) (reconcile.Result, error) {
+	if !controllerutil.ContainsFinalizer(obj, finalizer) {
+		return reconcile.Result{}, nil
+	}
+	if tenant, ok := naming.TenantFromNamespace(obj.GetNamespace()); ok {
+		if err := deleteRow(ctx, tenant, managedBy(obj)); err != nil {
+			err = fromBackend(backendMetastore, err)
+			before := obj.DeepCopyObject().(T)
+			setCondition(conditions, obj.GetGeneration(), v1alpha1.ConditionReady, metav1.ConditionFalse, failureReason(err),
+				"deleting: "+err.Error()+"; retrying")
+			return reconcile.Result{}, errors.Join(err, patchStatus(ctx, before, obj))
+		}
+	}
+	return reconcile.Result{}, removeFinalizer(ctx, c, obj, finalizer)
 }
