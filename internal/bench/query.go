@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -794,7 +793,7 @@ func (b *queryBench) rollupVsRaw(ctx context.Context, rollupEng, rawEng *engine.
 		if err != nil {
 			return fmt.Errorf("query %s from the rollup: %w", q.name, err)
 		}
-		if diff := diffResults(viaAPI[i], got); diff != "" {
+		if diff := viaAPI[i].Diff(got); diff != "" {
 			return fmt.Errorf("query %s: the API and the engine answered differently: %s", q.name, diff)
 		}
 		want, err := rawEng.Query(ctx, b.tenant, q.query)
@@ -804,7 +803,7 @@ func (b *queryBench) rollupVsRaw(ctx context.Context, rollupEng, rawEng *engine.
 		if got.Source != metricquery.SourceRollup || want.Source != metricquery.SourceRaw {
 			return fmt.Errorf("query %s: read from %s and %s, want the rollup and the raw events", q.name, got.Source, want.Source)
 		}
-		if diff := diffResults(got, want); diff != "" {
+		if diff := got.Diff(want); diff != "" {
 			return fmt.Errorf("query %s: the rollup and the raw events disagree: %s", q.name, diff)
 		}
 		s := SourceSpeedup{Name: q.name, RollupRowsRead: got.Stats.RowsRead, RawRowsRead: want.Stats.RowsRead, Series: len(got.Series)}
@@ -837,46 +836,6 @@ func (b *queryBench) rollupVsRaw(ctx context.Context, rollupEng, rawEng *engine.
 		progressf(b.opts.Progress, "query: %s: rollup %s, raw %s (%.0fx)", q.name, ms(s.Rollup), ms(s.Raw), s.Speedup)
 	}
 	return nil
-}
-
-// diffResults says how two answers differ, "" when they are the same: the same series
-// in the same order, the same points, values equal up to floating-point summation order.
-func diffResults(got, want metricquery.Result) string {
-	if len(got.Series) != len(want.Series) {
-		return fmt.Sprintf("%d series, want %d", len(got.Series), len(want.Series))
-	}
-	for i := range want.Series {
-		g, w := got.Series[i], want.Series[i]
-		if fmt.Sprint(g.Group) != fmt.Sprint(w.Group) {
-			return fmt.Sprintf("series %d is group %v, want %v", i, g.Group, w.Group)
-		}
-		if len(g.Points) != len(w.Points) {
-			return fmt.Sprintf("series %d (%v): %d points, want %d", i, g.Group, len(g.Points), len(w.Points))
-		}
-		for j := range w.Points {
-			gp, wp := g.Points[j], w.Points[j]
-			if !gp.Time.Equal(wp.Time) {
-				return fmt.Sprintf("series %d point %d at %s, want %s", i, j, gp.Time, wp.Time)
-			}
-			if !sameValues(gp.Values, wp.Values) {
-				return fmt.Sprintf("series %d (%v) point %d (%s): %v, want %v", i, g.Group, j, wp.Time, gp.Values, wp.Values)
-			}
-		}
-	}
-	return ""
-}
-
-func sameValues(a, b map[string]float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, x := range a {
-		y, ok := b[k]
-		if !ok || (x != y && math.Abs(x-y) > 1e-9*math.Max(math.Abs(x), math.Abs(y))) {
-			return false
-		}
-	}
-	return true
 }
 
 // ms formats seconds as milliseconds, for query latencies.

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -155,45 +154,14 @@ func randomQuery(rng *rand.Rand, pipeline string, from time.Time, span time.Dura
 	return q
 }
 
-// compareResults describes how got differs from want, "" when it does not. Sums and
-// averages may differ in the last bits (the order of additions); the test data's amounts
-// are integers and halves, whose sums are exact, so 1e-9 relative is generous.
+// compareResults describes how got differs from want, "" when it does not, with both
+// answers' groups when they differ. The test data's amounts are integers and halves,
+// whose sums are exact, so Diff's 1e-9 relative is generous.
 func compareResults(got, want metricquery.Result) string {
-	if len(got.Series) != len(want.Series) {
-		return fmt.Sprintf("%d series, want %d\ngot  %v\nwant %v", len(got.Series), len(want.Series), groups(got), groups(want))
-	}
-	for i := range want.Series {
-		g, w := got.Series[i], want.Series[i]
-		if fmt.Sprint(g.Group) != fmt.Sprint(w.Group) {
-			return fmt.Sprintf("series %d is group %v, want %v\ngot  %v\nwant %v", i, g.Group, w.Group, groups(got), groups(want))
-		}
-		if len(g.Points) != len(w.Points) {
-			return fmt.Sprintf("series %d (%v): %d points, want %d", i, g.Group, len(g.Points), len(w.Points))
-		}
-		for j := range w.Points {
-			gp, wp := g.Points[j], w.Points[j]
-			if !gp.Time.Equal(wp.Time) {
-				return fmt.Sprintf("series %d point %d at %s, want %s", i, j, gp.Time, wp.Time)
-			}
-			if !sameValues(gp.Values, wp.Values) {
-				return fmt.Sprintf("series %d (%v) point %d (%s): %v, want %v", i, g.Group, j, wp.Time, gp.Values, wp.Values)
-			}
-		}
+	if diff := got.Diff(want); diff != "" {
+		return fmt.Sprintf("%s\ngot  %v\nwant %v", diff, groups(got), groups(want))
 	}
 	return ""
-}
-
-func sameValues(a, b map[string]float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, x := range a {
-		y, ok := b[k]
-		if !ok || (x != y && math.Abs(x-y) > 1e-9*math.Max(math.Abs(x), math.Abs(y))) {
-			return false
-		}
-	}
-	return true
 }
 
 func groups(r metricquery.Result) []map[string]string {
