@@ -100,7 +100,9 @@ func openBroker(cfg *kafka.Config) (*broker, error) {
 	if cfg != nil && len(cfg.Brokers) > 0 {
 		b.cfg = *cfg
 	} else {
-		fake, err := kfake.NewCluster(kfake.NumBrokers(1))
+		// Retention is applied every second, as a real broker does on its own: without
+		// it the broker would keep every event of a run in memory (see ingestTopicConfigs).
+		fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "1000"}))
 		if err != nil {
 			return nil, fmt.Errorf("starting an in-process Kafka broker: %w", err)
 		}
@@ -136,8 +138,8 @@ func (b *broker) close() {
 
 // createTopic creates the tenant's topic as the operator would, replication 1 (the local
 // broker has one).
-func (b *broker) createTopic(ctx context.Context, tenant string, partitions int32) error {
-	resp, err := b.admin.CreateTopic(ctx, partitions, 1, nil, naming.Topic(tenant))
+func (b *broker) createTopic(ctx context.Context, tenant string, partitions int32, configs map[string]*string) error {
+	resp, err := b.admin.CreateTopic(ctx, partitions, 1, configs, naming.Topic(tenant))
 	if err == nil {
 		err = resp.Err
 	}

@@ -170,7 +170,7 @@ func (d *dataPath) addTenant(ctx context.Context, tenant string, partitions int3
 		return err
 	}
 	if partitions > 0 {
-		return d.broker.createTopic(ctx, tenant, partitions)
+		return d.broker.createTopic(ctx, tenant, partitions, nil)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -115,7 +116,7 @@ func TestReadAtMostWithALength(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &sizedReader{r: bytes.NewReader(body), len: tc.len}
-			got, err := readAtMost(r, tc.limit)
+			got, err := readAtMost(nil, r, tc.limit)
 			if tc.wantErr {
 				if err == nil {
 					t.Fatalf("read %d bytes with a limit of %d, want a 413", len(got), tc.limit)
@@ -135,12 +136,80 @@ func TestReadAtMostWithALength(t *testing.T) {
 // A length announced but never sent costs no more than the largest chunk.
 func TestReadAtMostLengthIsOnlyAHint(t *testing.T) {
 	r := &sizedReader{r: bytes.NewReader(nil), len: 1 << 30}
-	got, err := readAtMost(io.Reader(r), 5<<20)
+	got, err := readAtMost(nil, io.Reader(r), 5<<20)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("read %d bytes, %v", len(got), err)
 	}
 	if cap(got) > maxChunk {
 		t.Errorf("an empty body announced as 1 GiB took a buffer of %d bytes, want at most %d", cap(got), maxChunk)
+	}
+}
+
+// A Decoder decodes each body as Decode does, into the memory of the body before when it
+// fits: the buffer the body is read into and the events. Its limits hold whatever it
+// kept.
+func TestDecoderReusesItsMemory(t *testing.T) {
+	var dec Decoder
+	decode := func(body, encoding string, lim Limits) (Batch, error) {
+		t.Helper()
+		in := []byte(body)
+		if encoding == "gzip" {
+			in = gzipped(t, body)
+		}
+		return dec.Decode(bytes.NewReader(in), "application/json", encoding, lim, testNow, seqIDs())
+	}
+	// Larger than the first read of a body of unknown length (gzip), so every body below
+	// fits what it leaves.
+	padded := `[{"event_type":"a","properties":{"k":1}},{"event_type":"b"},{"event_type":"c"}]` + strings.Repeat(" ", 8<<10)
+	first, err := decode(padded, "", DefaultLimits())
+	if err != nil || len(first.Events) != 3 {
+		t.Fatalf("%d events, %v", len(first.Events), err)
+	}
+	body, events := &dec.body[:1][0], &first.Events[0]
+	for _, tc := range []struct {
+		name, body, encoding string
+		limit                int
+		wantTypes            string
+		wantProps            string
+		wantErr              bool
+	}{
+		{"smaller body", `[{"event_type":"x","properties":{"z":2}},{"event_type":"y"}]`, "", 1 << 20, "x,y", `{"z":2}`, false},
+		{"gzip", `[{"event_type":"g","properties":{"q":[1]}}]`, "gzip", 1 << 20, "g", `{"q":[1]}`, false},
+		{"one object", `{"event_type":"o"}`, "", 1 << 20, "o", `{}`, false},
+		{"over a limit smaller than the buffer kept", `[{"event_type":"a"},{"event_type":"b"}]`, "", 20, "", "", true},
+		{"after a refusal", `[{"event_type":"n","properties":{"n":null}}]`, "", 1 << 20, "n", `{"n":null}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lim := DefaultLimits()
+			lim.MaxRequestBytes = tc.limit
+			batch, err := decode(tc.body, tc.encoding, lim)
+			if tc.wantErr {
+				var re *RequestError
+				if !errors.As(err, &re) || re.Status != statusTooLarge {
+					t.Fatalf("err %v, want a 413", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var types []string
+			for _, e := range batch.Events {
+				types = append(types, e.EventType)
+			}
+			if got := strings.Join(types, ","); got != tc.wantTypes {
+				t.Fatalf("event types %s, want %s", got, tc.wantTypes)
+			}
+			if got := string(batch.Events[0].Properties); got != tc.wantProps {
+				t.Errorf("properties %s, want %s", got, tc.wantProps)
+			}
+			if &dec.body[:1][0] != body {
+				t.Errorf("the body was read into new memory")
+			}
+			if len(batch.Events) > 1 && &batch.Events[0] != events {
+				t.Errorf("the events were built in new memory")
+			}
+		})
 	}
 }
 

@@ -157,6 +157,35 @@ const (
 // events' Properties may share one buffer holding the decompressed body, and their
 // event_id, user_id and session_id strings one allocation.
 func Decode(body io.Reader, contentType, contentEncoding string, lim Limits, now time.Time, newID func() string) (Batch, error) {
+	var dec Decoder
+	return dec.Decode(body, contentType, contentEncoding, lim, now, newID)
+}
+
+// Bounds on what a Decoder keeps for the next body: a rare large request allocates its
+// own, so a Decoder kept around does not pin its memory.
+const (
+	maxKeptBodyBytes = 1 << 20
+	maxKeptEvents    = 4096
+	maxKeptTypes     = 256
+)
+
+// Decoder decodes request bodies one after another, reusing its memory: the buffer a
+// body is read into, and the batch's events. At ingest rates a fresh body's worth of
+// memory for every request costs the garbage collector and the kernel (fresh pages) more
+// than decoding does, so a server keeps a few Decoders (in a sync.Pool). What Decode
+// returns, the batch and its events' Properties, is valid until the next Decode; the
+// events' string fields stay valid. The zero Decoder is ready to use; it is not safe for
+// concurrent use.
+type Decoder struct {
+	body    []byte
+	events  []Event
+	indexes []int
+	spans   []eventSpans
+	types   map[string]string // event types seen, to allocate each once
+}
+
+// Decode is the package's Decode, in memory kept from the Decoder's last Decode.
+func (dec *Decoder) Decode(body io.Reader, contentType, contentEncoding string, lim Limits, now time.Time, newID func() string) (Batch, error) {
 	if err := lim.Validate(); err != nil {
 		return Batch{}, err
 	}
@@ -164,13 +193,19 @@ func Decode(body io.Reader, contentType, contentEncoding string, lim Limits, now
 	if rerr != nil {
 		return Batch{}, rerr
 	}
-	data, err := readBody(body, contentEncoding, lim.MaxRequestBytes)
+	data, err := readBody(dec.body, body, contentEncoding, lim.MaxRequestBytes)
 	if err != nil {
 		return Batch{}, err
+	}
+	if cap(data) > cap(dec.body) && cap(data) <= maxKeptBodyBytes {
+		dec.body = data[:0]
 	}
 	now = now.UTC().Truncate(time.Millisecond)
 	if newID == nil {
 		newID = newIDSource(now).next
+	}
+	if len(dec.types) > maxKeptTypes {
+		clear(dec.types)
 	}
 	d := decoder{
 		lim:    lim,
@@ -178,8 +213,12 @@ func Decode(body io.Reader, contentType, contentEncoding string, lim Limits, now
 		oldest: now.Add(-lim.MaxPast),
 		latest: now.Add(lim.MaxFuture),
 		newID:  newID,
+		kept:   dec,
+		types:  dec.types,
 	}
-	if err := d.body(data, format); err != nil {
+	err = d.body(data, format)
+	d.save()
+	if err != nil {
 		return Batch{}, err
 	}
 	d.setStrings()
@@ -211,11 +250,12 @@ func parseContentType(contentType string) (bodyFormat, *RequestError) {
 	return 0, refuse(statusUnsupportedMediaType, "content type %q is not supported; send application/json or application/x-ndjson", mediaType)
 }
 
-// readBody reads the body, decompressed, into one buffer of at most limit bytes.
-func readBody(body io.Reader, contentEncoding string, limit int) ([]byte, error) {
+// readBody reads the body, decompressed, into one buffer of at most limit bytes: buf
+// when it fits.
+func readBody(buf []byte, body io.Reader, contentEncoding string, limit int) ([]byte, error) {
 	switch strings.ToLower(strings.TrimSpace(contentEncoding)) {
 	case "", "identity":
-		data, err := readAtMost(body, limit)
+		data, err := readAtMost(buf, body, limit)
 		var re *RequestError
 		if err != nil && !errors.As(err, &re) {
 			return nil, fmt.Errorf("events: reading request body: %w", err)
@@ -226,7 +266,7 @@ func readBody(body io.Reader, contentEncoding string, limit int) ([]byte, error)
 		if err != nil {
 			return nil, gzipError(err)
 		}
-		data, err := readAtMost(zr, limit)
+		data, err := readAtMost(buf, zr, limit)
 		if err != nil {
 			return nil, gzipError(err)
 		}
@@ -247,8 +287,9 @@ const maxChunk = 64 << 10
 // known length) is read into a first chunk of that size plus one, up to maxChunk, so a
 // body of up to that size takes one allocation and no copy. The length is only a hint:
 // the limit is enforced on what is read, and a client announcing a large body is given
-// no more memory before it sends it than one that does not.
-func readAtMost(r io.Reader, limit int) ([]byte, error) {
+// no more memory before it sends it than one that does not. buf, when it holds at least
+// the first chunk, is the first chunk, whatever its size.
+func readAtMost(buf []byte, r io.Reader, limit int) ([]byte, error) {
 	var chunks [][]byte
 	total := 0 // bytes in chunks
 	next := 4 << 10
@@ -257,7 +298,10 @@ func readAtMost(r io.Reader, limit int) ([]byte, error) {
 			next = min(n+1, maxChunk)
 		}
 	}
-	b := make([]byte, 0, min(next, limit+1))
+	b := buf[:0:min(cap(buf), limit+1)]
+	if cap(b) < min(next, limit+1) {
+		b = make([]byte, 0, min(next, limit+1))
+	}
 	for {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
@@ -304,8 +348,9 @@ type decoder struct {
 	now            time.Time // UTC, milliseconds
 	oldest, latest time.Time // the range of accepted timestamps
 	newID          func() string
+	kept           *Decoder // whose memory the batch is built in
 	batch          Batch
-	types          map[string]string // event types seen, to allocate each once per request
+	types          map[string]string // event types seen, to allocate each once
 	// strs holds the accepted events' event_id, user_id and session_id one after the
 	// other, and spans where each event's are; setStrings turns them into substrings of one
 	// string once every event is decoded.
@@ -417,14 +462,38 @@ func (d *decoder) lines(data []byte) error {
 	return nil
 }
 
-// reserve sizes the batch for n events, to grow it once.
+// reserve sizes the batch for n events, to grow it once, in the Decoder's memory when
+// it is large enough.
 func (d *decoder) reserve(n int) {
-	d.batch.Events = make([]Event, 0, n)
-	d.batch.Indexes = make([]int, 0, n)
-	d.spans = make([]eventSpans, 0, n)
+	d.batch.Events = reuse(d.kept.events, n)
+	d.batch.Indexes = reuse(d.kept.indexes, n)
+	d.spans = reuse(d.kept.spans, n)
 	// About an id of 36 bytes and short user and session ids per event; no more than a
 	// chunk up front, since the strings can be no longer than the body they come from.
 	d.strs.Grow(min(n*48, maxChunk))
+}
+
+// reuse is s emptied when it holds n, else a new slice for n.
+func reuse[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:0]
+	}
+	return make([]T, 0, n)
+}
+
+// save leaves the memory the batch was built in to the Decoder for its next body, unless
+// it is larger than a Decoder keeps.
+func (d *decoder) save() {
+	if n := cap(d.batch.Events); n > cap(d.kept.events) && n <= maxKeptEvents {
+		d.kept.events = d.batch.Events[:0]
+	}
+	if n := cap(d.batch.Indexes); n > cap(d.kept.indexes) && n <= maxKeptEvents {
+		d.kept.indexes = d.batch.Indexes[:0]
+	}
+	if n := cap(d.spans); n > cap(d.kept.spans) && n <= maxKeptEvents {
+		d.kept.spans = d.spans[:0]
+	}
+	d.kept.types = d.types
 }
 
 func isValid(b []byte) bool {

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"reflect"
@@ -29,8 +30,10 @@ func fuzzLimits() Limits {
 
 // FuzzDecode checks Decode's promises on any body. Its seed corpus is in
 // testdata/fuzz/FuzzDecode; compress gzips body before Decode reads it, so that the fuzzer
-// mutates what is inside a valid gzip stream too.
+// mutates what is inside a valid gzip stream too. One Decoder decodes every body as
+// well, so what it keeps from a body must never change the next one's answer.
 func FuzzDecode(f *testing.F) {
+	var reused Decoder
 	f.Fuzz(func(t *testing.T, body []byte, contentType, contentEncoding string, compress bool) {
 		if compress {
 			var buf bytes.Buffer
@@ -42,6 +45,12 @@ func FuzzDecode(f *testing.F) {
 		lim := fuzzLimits()
 		b, err := Decode(bytes.NewReader(body), contentType, contentEncoding, lim, testNow, nil)
 		elements, oracleErr := splitElements(body, contentType, contentEncoding, lim)
+		fresh, freshErr := Decode(bytes.NewReader(body), contentType, contentEncoding, lim, testNow, seqIDs())
+		again, againErr := reused.Decode(bytes.NewReader(body), contentType, contentEncoding, lim, testNow, seqIDs())
+		if got, want := fmt.Sprintf("%v %v %v %v", again.Events, again.Indexes, again.Rejected, againErr),
+			fmt.Sprintf("%v %v %v %v", fresh.Events, fresh.Indexes, fresh.Rejected, freshErr); got != want {
+			t.Fatalf("a Decoder used before decoded\n%s\nwhere a new one decoded\n%s", got, want)
+		}
 
 		var re *RequestError
 		switch {

@@ -79,5 +79,8 @@ func (k oneKey) GetTenant(_ context.Context, id string) (metastore.TenantRecord,
 // ackingProducer acknowledges every record at once.
 type ackingProducer struct{}
 
-func (ackingProducer) Produce(context.Context, []*kgo.Record) error { return nil }
-func (ackingProducer) Ping(context.Context) error                   { return nil }
+func (ackingProducer) Produce(_ context.Context, _ []*kgo.Record, release func()) error {
+	release()
+	return nil
+}
+func (ackingProducer) Ping(context.Context) error { return nil }

@@ -3,12 +3,14 @@ package ingest_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -525,4 +527,99 @@ func gather(t *testing.T, e *env) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// Requests in flight at once, of different sizes and encodings, each with rejected events
+// among the accepted ones, every answer and every record carry exactly their own events:
+// the server reuses the memory of one request (body, events, records, answer) for the
+// next, and none may be reused while another request or the producer still reads it.
+func TestConcurrentRequestsKeepTheirOwnEvents(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	key := e.addTenant("crowd", "unlimited")
+	const senders, requests = 6, 15
+	type sent struct{ props string }
+	var mu sync.Mutex
+	want := map[string]sent{} // event_id -> what was sent
+	var wg sync.WaitGroup
+	errs := make(chan error, senders*requests)
+	for g := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range requests {
+				n := 1 + (g*7+r*13)%60 // events in this request
+				var evs []map[string]any
+				mine := map[int]string{} // index -> event_id, for the accepted ones
+				for i := range n {
+					id := fmt.Sprintf("g%d-r%d-e%d", g, r, i)
+					ev := e.event("t", map[string]any{"id": id, "pad": strings.Repeat("x", (g*31+r*17+i*5)%400)})
+					ev["event_id"] = id
+					if i%9 == 4 {
+						delete(ev, "event_type") // rejected
+					} else {
+						mine[i] = id
+					}
+					evs = append(evs, ev)
+				}
+				body := jsonArray(t, evs)
+				req := request{key: key, body: bytes.NewReader(body)}
+				if r%3 == 0 {
+					req.body, req.headers = bytes.NewReader(gzipped(t, body)), map[string]string{"Content-Encoding": "gzip"}
+				}
+				resp := e.do(req)
+				if resp.status != http.StatusOK {
+					errs <- fmt.Errorf("sender %d request %d: status %d: %s", g, r, resp.status, resp.body)
+					return
+				}
+				res := resp.result(t)
+				var ids []string
+				for i := range n {
+					if id, ok := mine[i]; ok {
+						ids = append(ids, id)
+					}
+				}
+				if !reflect.DeepEqual(res.EventIDs, ids) || len(res.Rejected) != n-len(ids) {
+					errs <- fmt.Errorf("sender %d request %d: answer %+v, want ids %v", g, r, res, ids)
+					return
+				}
+				mu.Lock()
+				for _, ev := range evs {
+					if _, ok := ev["event_type"]; ok {
+						p, _ := json.Marshal(ev["properties"])
+						want[ev["event_id"].(string)] = sent{props: string(p)}
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		return
+	}
+	records := e.readTopic("crowd")
+	if len(records) != len(want) {
+		t.Errorf("the topic holds %d records, want %d", len(records), len(want))
+	}
+	seen := map[string]bool{}
+	for _, r := range records {
+		ev, err := events.Unmarshal(r.Value)
+		if err != nil {
+			t.Fatalf("record %s: %v", r.Value, err)
+		}
+		w, ok := want[ev.EventID]
+		switch {
+		case !ok || seen[ev.EventID]:
+			t.Errorf("record of %s: not sent, or twice", ev.EventID)
+		case string(r.Key) != ev.EventID:
+			t.Errorf("record of %s has the key %s", ev.EventID, r.Key)
+		case string(ev.Properties) != w.props:
+			t.Errorf("record of %s holds properties %s, want %s", ev.EventID, ev.Properties, w.props)
+		}
+		seen[ev.EventID] = true
+	}
 }

@@ -16,8 +16,10 @@ import (
 type Producer interface {
 	// Produce writes the records and returns nil once Kafka acknowledged every one, or
 	// an error as soon as one failed or ctx ended. After an error some records may
-	// still have been written.
-	Produce(ctx context.Context, records []*kgo.Record) error
+	// still have been written. release is called once the producer holds the records no
+	// more, so their memory can serve another request: before Produce returns, or later
+	// when ctx ended while the client still held them.
+	Produce(ctx context.Context, records []*kgo.Record, release func()) error
 	// Ping reports whether a broker answers.
 	Ping(ctx context.Context) error
 }
@@ -77,9 +79,16 @@ func NewKafkaProducer(cfg kafka.Config, extra ...kgo.Opt) (*KafkaProducer, error
 // the partitions it wrote to. ProduceSync itself can outlive ctx (an idempotent
 // producer does not fail a record that was sent until the broker answers), so it runs
 // aside and Produce returns when ctx ends; the records' fate is then left to the client.
-func (p *KafkaProducer) Produce(ctx context.Context, records []*kgo.Record) error {
+//
+// ProduceSync returns once every record's promise was called, after which franz-go no
+// longer touches a record; only then is release called.
+func (p *KafkaProducer) Produce(ctx context.Context, records []*kgo.Record, release func()) error {
 	done := make(chan error, 1)
-	go func() { done <- p.client.ProduceSync(ctx, records...).FirstErr() }()
+	go func() {
+		err := p.client.ProduceSync(ctx, records...).FirstErr()
+		release()
+		done <- err
+	}()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -51,10 +51,17 @@ func TestAppendResult(t *testing.T) {
 	}
 }
 
+// An answer states its length, and one written after a longer one holds nothing of it
+// (the buffer is reused).
 func TestWriteResultStatesItsLength(t *testing.T) {
+	var s Server
+	long := Result{Accepted: 3, Rejected: []events.Rejection{{Index: 3, Reason: "event_type is required"}}, EventIDs: []string{"e-1", "e-2", "e-3"}}
+	if status := s.writeResult(httptest.NewRecorder(), http.StatusOK, long); status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
 	rec := httptest.NewRecorder()
 	r := Result{Accepted: 1, Rejected: []events.Rejection{}, EventIDs: []string{"e-1"}}
-	if status := writeResult(rec, http.StatusOK, r); status != http.StatusOK {
+	if status := s.writeResult(rec, http.StatusOK, r); status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
 	body := rec.Body.String()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +20,6 @@ import (
 	"github.com/shoal-dev/shoal/internal/config"
 	"github.com/shoal-dev/shoal/internal/httpapi"
 	"github.com/shoal-dev/shoal/internal/metastore"
-	"github.com/shoal-dev/shoal/internal/naming"
 	"github.com/shoal-dev/shoal/runtime/events"
 )
 
@@ -86,6 +86,7 @@ type Server struct {
 	metrics  *metrics
 	ready    *readiness
 	producer Producer
+	bufs     buffers
 	// headers and headersAssigned are the records' headers, shared by all of them (the
 	// producer only reads them): for an event_id the client gave, and one ingest assigned.
 	headers, headersAssigned []kgo.RecordHeader
@@ -220,8 +221,12 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (tenant string, 
 		return tenant, writeProblem(w, tooLarge(lim.decode.MaxRequestBytes))
 	}
 	body := &wireBody{r: http.MaxBytesReader(w, r.Body, wire), left: r.ContentLength}
+	dec := s.bufs.decoder()
+	// The batch lives in the decoder's memory until its events are copied into the
+	// records; the answer refers to none of it.
+	defer s.bufs.putDecoder(dec)
 	// A nil newID assigns events.NewID(now) to events sent without an id.
-	batch, err := events.Decode(body, r.Header.Get("Content-Type"), r.Header.Get("Content-Encoding"), lim.decode, now, nil)
+	batch, err := dec.Decode(body, r.Header.Get("Content-Type"), r.Header.Get("Content-Encoding"), lim.decode, now, nil)
 	if err != nil {
 		var reqErr *events.RequestError
 		switch {
@@ -242,7 +247,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (tenant string, 
 			return tenant, writeProblem(w, problem{Status: http.StatusBadRequest, Type: "no-events", Detail: "the request holds no events"})
 		}
 		s.countEvents(tenant, 0, len(batch.Rejected))
-		return tenant, writeResult(w, http.StatusBadRequest, result)
+		return tenant, s.writeResult(w, http.StatusBadRequest, result)
 	}
 
 	take := bucket.Take(now, len(batch.Events))
@@ -257,13 +262,14 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (tenant string, 
 			RetryAfter: take.RetryAfter})
 	}
 
-	records := s.records(tenant, batch.Events)
+	set := s.bufs.recordSet()
+	records := set.fill(tenant, batch.Events, s.headers, s.headersAssigned)
 	for _, e := range batch.Events {
 		result.EventIDs = append(result.EventIDs, e.EventID)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.AckTimeout)
 	start := time.Now()
-	err = s.producer.Produce(ctx, records)
+	err = s.producer.Produce(ctx, records, func() { s.bufs.putRecordSet(set) })
 	cancel()
 	s.metrics.produce.Observe(time.Since(start).Seconds())
 	if err != nil {
@@ -272,42 +278,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (tenant string, 
 			Detail: "the events could not be stored right now and none is accepted; retry the request later", RetryAfter: retryAfterUnavailable})
 	}
 	s.countEvents(tenant, len(records), len(batch.Rejected))
-	return tenant, writeResult(w, http.StatusOK, result)
-}
-
-// records are the Kafka records of the events. The records, their keys and their values
-// are carved from one allocation each: a request holds up to thousands of events, and a
-// few large allocations cost the garbage collector less than thousands of small ones.
-func (s *Server) records(tenant string, evs []events.Event) []*kgo.Record {
-	topic := naming.Topic(tenant)
-	slab := make([]kgo.Record, len(evs))
-	records := make([]*kgo.Record, len(evs))
-	keyBytes, valueBytes := 0, 0
-	for i := range evs {
-		keyBytes += len(evs[i].EventID)
-		valueBytes += events.MarshalSizeHint(evs[i])
-	}
-	keys := make([]byte, 0, keyBytes)
-	values := make([]byte, 0, valueBytes)
-	for i := range evs {
-		e := &evs[i]
-		start := len(values)
-		// Decode checked every event it accepted; nothing changed them since.
-		values = events.AppendDecoded(values, *e)
-		// Capped, so nothing appended later (past a hint an escape outgrew) can reach into
-		// a value already handed out; a buffer that grew leaves the earlier values where
-		// they were.
-		value := values[start:len(values):len(values)]
-		kstart := len(keys)
-		keys = append(keys, e.EventID...)
-		headers := s.headers
-		if e.IDAssigned {
-			headers = s.headersAssigned
-		}
-		slab[i] = kgo.Record{Topic: topic, Key: keys[kstart:len(keys):len(keys)], Value: value, Headers: headers}
-		records[i] = &slab[i]
-	}
-	return records
+	return tenant, s.writeResult(w, http.StatusOK, result)
 }
 
 func (s *Server) countEvents(tenant string, accepted, rejected int) {
@@ -380,9 +351,13 @@ func (b *wireBody) Read(p []byte) (int, error) {
 func (b *wireBody) Len() int { return int(b.left) }
 
 // writeResult writes the answer to an ingest request, with its length, so it goes out
-// in one piece rather than chunked.
-func writeResult(w http.ResponseWriter, status int, r Result) int {
-	body, err := appendResult(make([]byte, 0, resultSizeHint(r)), r)
+// in one piece rather than chunked. Write copies it out, so its buffer serves the next
+// answer.
+func (s *Server) writeResult(w http.ResponseWriter, status int, r Result) int {
+	buf := s.bufs.answer()
+	defer s.bufs.putAnswer(buf)
+	body, err := appendResult(slices.Grow(*buf, resultSizeHint(r)), r)
+	*buf = body
 	if err != nil {
 		// Only plain structs are written; this cannot happen.
 		status, body = http.StatusInternalServerError, []byte("{\"error\":\"encoding the response\"}\n")
