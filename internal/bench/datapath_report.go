@@ -38,8 +38,11 @@ func (r *IngestReport) WriteText(w io.Writer) error {
 	t.line("in flight", "%d requests / produce calls", r.Concurrency)
 	t.line("rounds", "%d x %s per side, alternating", r.Rounds, seconds(r.PhaseSeconds))
 	t.line("raw franz-go producer", "%.0f events/s (%d in %s), %.2f µs CPU per event", r.Raw.EventsPerSecond, r.Raw.Events, seconds(r.Raw.Seconds), r.Raw.CPUMicrosPerEvent)
+	t.line("HTTP floor", "%.0f events/s (%d in %s), %.2f µs CPU per event", r.Floor.EventsPerSecond, r.Floor.Events, seconds(r.Floor.Seconds), r.Floor.CPUMicrosPerEvent)
 	t.line("ingest API", "%.0f events/s (%d in %s), %.2f µs CPU per event", r.Ingest.EventsPerSecond, r.Ingest.Events, seconds(r.Ingest.Seconds), r.Ingest.CPUMicrosPerEvent)
 	t.line("ratio", "%.2fx (target >= %.1fx: %s)", r.Ratio, r.Target, verdict(r.Ratio >= r.Target))
+	t.line("HTTP floor ratio", "%.2fx (the most any HTTP ingest could reach here: reads the body, produces prepared records)", r.FloorRatio)
+	t.line("ingest of floor", "%.2fx (what authentication, decoding, validation and encoding leave of the floor)", r.IngestOfFloor)
 	t.line("CPU ratio", "%.2fx (raw CPU per event / ingest CPU per event, client and in-process broker included)", r.CPURatio)
 	return t.flush()
 }

@@ -128,8 +128,8 @@ func TestPollerDone(t *testing.T) {
 func TestReportsText(t *testing.T) {
 	var b strings.Builder
 	ingest := &IngestReport{Broker: BrokerInProcess, EventBytes: 325, EventsPerRequest: 100, RequestBytes: 28551,
-		ProducerBatching: producerBatching(100), Raw: Throughput{EventsPerSecond: 1000}, Ingest: Throughput{EventsPerSecond: 850},
-		Ratio: 0.85, Target: IngestTarget}
+		ProducerBatching: producerBatching(100), Raw: Throughput{EventsPerSecond: 1000}, Floor: Throughput{EventsPerSecond: 900},
+		Ingest: Throughput{EventsPerSecond: 850}, Ratio: 0.85, FloorRatio: 0.9, IngestOfFloor: 0.944, Target: IngestTarget}
 	if err := ingest.WriteText(&b); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestReportsText(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"in-process kfake", "325 bytes", "28551 bytes", "one ProduceSync of 100 records",
-		"0.85x (target >= 0.8x: met)",
+		"0.85x (target >= 0.8x: met)", "0.90x (the most any HTTP ingest", "0.94x (what authentication",
 		"0.40x (target >= 0.5x: NOT met)", "max 10000 records", "up to 10000 rows",
 		"500ms", "0.900s", "1s",
 	} {
@@ -181,13 +181,22 @@ func TestRunIngest(t *testing.T) {
 	if report.Broker != BrokerInProcess {
 		t.Errorf("broker = %q, want the in-process one", report.Broker)
 	}
-	if report.Raw.Events <= 0 || report.Ingest.Events <= 0 {
-		t.Fatalf("raw %d events, ingest %d events: both should have moved some", report.Raw.Events, report.Ingest.Events)
+	if report.Raw.Events <= 0 || report.Floor.Events <= 0 || report.Ingest.Events <= 0 {
+		t.Fatalf("raw %d events, floor %d, ingest %d: every side should have moved some", report.Raw.Events, report.Floor.Events, report.Ingest.Events)
 	}
-	if report.Raw.Events%100 != 0 || report.Ingest.Events%100 != 0 {
-		t.Errorf("events are counted per request of 100: raw %d, ingest %d", report.Raw.Events, report.Ingest.Events)
+	if report.Raw.Events%100 != 0 || report.Floor.Events%100 != 0 || report.Ingest.Events%100 != 0 {
+		t.Errorf("events are counted per request of 100: raw %d, floor %d, ingest %d", report.Raw.Events, report.Floor.Events, report.Ingest.Events)
 	}
-	if want := report.Ingest.EventsPerSecond / report.Raw.EventsPerSecond; report.Ratio != want {
-		t.Errorf("ratio = %v, want %v", report.Ratio, want)
+	for _, r := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"ratio", report.Ratio, report.Ingest.EventsPerSecond / report.Raw.EventsPerSecond},
+		{"floor ratio", report.FloorRatio, report.Floor.EventsPerSecond / report.Raw.EventsPerSecond},
+		{"ingest of floor", report.IngestOfFloor, report.Ingest.EventsPerSecond / report.Floor.EventsPerSecond},
+	} {
+		if r.got != r.want {
+			t.Errorf("%s = %v, want %v", r.name, r.got, r.want)
+		}
 	}
 }

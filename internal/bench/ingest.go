@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,8 +44,8 @@ type IngestOptions struct {
 	Concurrency int
 	// Phase is how long each side runs per round. Default 5s.
 	Phase time.Duration
-	// Rounds alternate the two sides (raw, then ingest), so a machine whose speed drifts
-	// during the run weighs on both alike. Default 2.
+	// Rounds alternate the sides (raw, the HTTP floor, then ingest), so a machine whose
+	// speed drifts during the run weighs on all alike. Default 2.
 	Rounds int
 	// Warmup runs each side this long, uncounted, before the first round. Default 1s.
 	Warmup time.Duration
@@ -125,9 +126,19 @@ type IngestReport struct {
 	// ProducerBatching says how both sides hand records to the producer.
 	ProducerBatching string     `json:"producerBatching"`
 	Raw              Throughput `json:"raw"`
-	Ingest           Throughput `json:"ingest"`
+	// Floor is the least any HTTP ingest server costs, measured in the same run: a
+	// server that reads each request's body and produces the raw side's prepared
+	// records, then answers as ingest does, without decoding, checking or encoding.
+	Floor  Throughput `json:"floor"`
+	Ingest Throughput `json:"ingest"`
 	// Ratio is Ingest.EventsPerSecond / Raw.EventsPerSecond.
 	Ratio float64 `json:"ratio"`
+	// FloorRatio is Floor.EventsPerSecond / Raw.EventsPerSecond: the most any ingest
+	// API could reach here, what the HTTP hop costs. IngestOfFloor is
+	// Ingest.EventsPerSecond / Floor.EventsPerSecond: what authentication, decoding,
+	// validation, rate limiting and encoding cost.
+	FloorRatio    float64 `json:"floorRatio"`
+	IngestOfFloor float64 `json:"ingestOfFloor"`
 	// CPURatio is Raw.CPUMicrosPerEvent / Ingest.CPUMicrosPerEvent: the ratio the rates
 	// would have where both sides are bound by this process's CPU.
 	CPURatio float64 `json:"cpuRatio"`
@@ -174,6 +185,11 @@ func RunIngest(ctx context.Context, opts IngestOptions) (*IngestReport, error) {
 		return nil, err
 	}
 	defer raw.close()
+	floor, err := newFloorSide(b.cfg, tenant, evs, body, opts.Concurrency)
+	if err != nil {
+		return nil, err
+	}
+	defer floor.close()
 	api, err := newIngestSide(b.cfg, tenant, body, opts.EventsPerRequest, opts.Concurrency)
 	if err != nil {
 		return nil, err
@@ -193,6 +209,7 @@ func RunIngest(ctx context.Context, opts IngestOptions) (*IngestReport, error) {
 		into *Throughput
 	}{
 		{"raw producer", raw.call, &report.Raw},
+		{"HTTP floor", floor.call, &report.Floor},
 		{"ingest API", api.call, &report.Ingest},
 	}
 	if opts.Warmup > 0 {
@@ -218,6 +235,10 @@ func RunIngest(ctx context.Context, opts IngestOptions) (*IngestReport, error) {
 	}
 	if report.Raw.EventsPerSecond > 0 {
 		report.Ratio = report.Ingest.EventsPerSecond / report.Raw.EventsPerSecond
+		report.FloorRatio = report.Floor.EventsPerSecond / report.Raw.EventsPerSecond
+	}
+	if report.Floor.EventsPerSecond > 0 {
+		report.IngestOfFloor = report.Ingest.EventsPerSecond / report.Floor.EventsPerSecond
 	}
 	if report.Ingest.CPUMicrosPerEvent > 0 {
 		report.CPURatio = report.Raw.CPUMicrosPerEvent / report.Ingest.CPUMicrosPerEvent
@@ -306,21 +327,41 @@ func (r *rawSide) call(ctx context.Context) error {
 
 func (r *rawSide) close() { r.cl.Close() }
 
-// ingestSide posts a request body to an ingest server on a loopback port. Its client is
-// a lean HTTP/1.1 one (a prepared request written to a kept-alive connection, the answer's
+// httpSide posts a request body to a server on a loopback port. Its client is a lean
+// HTTP/1.1 one (a prepared request written to a kept-alive connection, the answer's
 // status line, headers and body read back), as a load generator such as wrk is: the
 // benchmark runs in one process, and the CPU a general-purpose client spends would be
-// taken from the server and charged to ingest.
-type ingestSide struct {
-	producer *ingest.KafkaProducer
-	server   *http.Server
-	addr     string
-	request  []byte // the whole request, head and body
-	want     []byte
-	conns    chan *clientConn
+// taken from the server and charged to it.
+type httpSide struct {
+	server  *http.Server
+	addr    string
+	request []byte // the whole request, head and body
+	want    []byte
+	conns   chan *clientConn
+	closed  func() // after the server is shut down
 }
 
-func newIngestSide(cfg kafka.Config, tenant string, body []byte, perRequest, concurrency int) (*ingestSide, error) {
+// newHTTPSide serves handler on a loopback port, to be posted body with key, each answer
+// starting with want.
+func newHTTPSide(handler http.Handler, key string, body, want []byte, concurrency int, closed func()) (*httpSide, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listening for the benchmark's HTTP server: %w", err)
+	}
+	s := &httpSide{
+		server:  &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second},
+		addr:    ln.Addr().String(),
+		request: httpRequest(ln.Addr().String(), key, body),
+		want:    want,
+		conns:   make(chan *clientConn, concurrency),
+		closed:  closed,
+	}
+	go func() { _ = s.server.Serve(ln) }()
+	return s, nil
+}
+
+// newIngestSide is the ingest server, with its own producer.
+func newIngestSide(cfg kafka.Config, tenant string, body []byte, perRequest, concurrency int) (*httpSide, error) {
 	producer, err := ingest.NewKafkaProducer(cfg)
 	if err != nil {
 		return nil, err
@@ -331,24 +372,66 @@ func newIngestSide(cfg kafka.Config, tenant string, body []byte, perRequest, con
 		Keys:     staticKeys{key: key, tenant: tenant},
 		Producer: producer,
 	})
+	if err == nil {
+		var s *httpSide
+		if s, err = newHTTPSide(handler, key, body, fmt.Appendf(nil, `{"accepted":%d,`, perRequest), concurrency, producer.Close); err == nil {
+			return s, nil
+		}
+	}
+	producer.Close()
+	return nil, err
+}
+
+// newFloorSide is the least an HTTP ingest server can do: read the body (into a buffer
+// kept from request to request), produce the raw side's prepared records with a producer
+// of its own, and answer what ingest answers, the events' ids, prepared too.
+func newFloorSide(cfg kafka.Config, tenant string, evs []events.Event, body []byte, concurrency int) (*httpSide, error) {
+	raw, err := newRawSide(cfg, tenant, evs)
 	if err != nil {
-		producer.Close()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ids := make([]string, len(evs))
+	for i, e := range evs {
+		ids[i] = e.EventID
+	}
+	answer, err := json.Marshal(ingest.Result{Accepted: len(evs), Rejected: []events.Rejection{}, EventIDs: ids})
 	if err != nil {
-		producer.Close()
-		return nil, fmt.Errorf("listening for the ingest server: %w", err)
+		raw.close()
+		return nil, err
 	}
-	s := &ingestSide{
-		producer: producer,
-		server:   &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second},
-		addr:     ln.Addr().String(),
-		request:  httpRequest(ln.Addr().String(), key, body),
-		want:     fmt.Appendf(nil, `{"accepted":%d,`, perRequest),
-		conns:    make(chan *clientConn, concurrency),
+	answer = append(answer, '\n')
+	var bodies sync.Pool
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf, _ := bodies.Get().(*[]byte)
+		if buf == nil {
+			buf = new([]byte)
+		}
+		defer bodies.Put(buf)
+		if r.ContentLength < 0 {
+			http.Error(w, "the floor server reads bodies of a stated length", http.StatusLengthRequired)
+			return
+		}
+		if n := int(r.ContentLength); cap(*buf) < n {
+			*buf = make([]byte, n)
+		}
+		if _, err := io.ReadFull(r.Body, (*buf)[:r.ContentLength]); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := raw.call(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", strconv.Itoa(len(answer)))
+		_, _ = w.Write(answer)
+	})
+	s, err := newHTTPSide(handler, benchKey(tenant), body, fmt.Appendf(nil, `{"accepted":%d,`, len(evs)), concurrency, raw.close)
+	if err != nil {
+		raw.close()
+		return nil, err
 	}
-	go func() { _ = s.server.Serve(ln) }()
 	return s, nil
 }
 
@@ -367,7 +450,7 @@ type clientConn struct {
 }
 
 // call posts the body and checks all its events were accepted.
-func (s *ingestSide) call(ctx context.Context) error {
+func (s *httpSide) call(ctx context.Context) error {
 	var cc *clientConn
 	select {
 	case cc = <-s.conns:
@@ -375,7 +458,7 @@ func (s *ingestSide) call(ctx context.Context) error {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", s.addr)
 		if err != nil {
-			return fmt.Errorf("connecting to the ingest server: %w", err)
+			return fmt.Errorf("connecting to the benchmark's HTTP server: %w", err)
 		}
 		cc = &clientConn{c: c, r: bufio.NewReaderSize(c, 16<<10)}
 	}
@@ -389,7 +472,7 @@ func (s *ingestSide) call(ctx context.Context) error {
 	}
 	if status != http.StatusOK || !bytes.HasPrefix(body, s.want) {
 		_ = cc.c.Close()
-		return fmt.Errorf("ingest answered %d: %.200s", status, body)
+		return fmt.Errorf("the server answered %d: %.200s", status, body)
 	}
 	select {
 	case s.conns <- cc:
@@ -481,7 +564,7 @@ func (cc *clientConn) readChunked() error {
 	}
 }
 
-func (s *ingestSide) close() {
+func (s *httpSide) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for len(s.conns) > 0 {
@@ -490,5 +573,5 @@ func (s *ingestSide) close() {
 	if err := s.server.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		_ = s.server.Close()
 	}
-	s.producer.Close()
+	s.closed()
 }

@@ -676,6 +676,10 @@ func (d *decoder) eventType(v []byte) (string, string) {
 		return "", fmt.Sprintf("event_type is %d bytes, more than the limit of %d", len(s), maxEventTypeBytes)
 	}
 	for i := 0; i < len(s); {
+		if c := s[i]; c >= 0x20 && c < 0x7f { // printable ASCII, nearly every type
+			i++
+			continue
+		}
 		r, size := rune(s[i]), 1
 		if r >= utf8.RuneSelf {
 			r, size = utf8.DecodeRune(s[i:])
@@ -729,8 +733,11 @@ func (d *decoder) timestamp(v []byte) (time.Time, string) {
 		if !ok {
 			return t, "timestamp is not valid UTF-8"
 		}
-		if err := t.UnmarshalText(s); err != nil {
-			return t, fmt.Sprintf("timestamp %q is not %s", clip(s), want)
+		var parsed bool
+		if t, parsed = parseUTC(s); !parsed {
+			if err := t.UnmarshalText(s); err != nil {
+				return t, fmt.Sprintf("timestamp %q is not %s", clip(s), want)
+			}
 		}
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		unit = " (it is read as epoch milliseconds)"

@@ -81,6 +81,29 @@ func plainEnd(b []byte, i int) int {
 	return i
 }
 
+// plainASCIIEnd returns the index of the first byte of s that is not printable ASCII
+// other than a quote or a backslash (one appendString may have to escape), or len(s). It
+// looks at eight bytes at a time, as plainEnd does, adding bytes with the high bit set.
+func plainASCIIEnd(s string) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		q, bs := x^(ones*'"'), x^(ones*'\\')
+		special := (((x - ones*0x20) | (q - ones) | (bs - ones)) &^ x & highs) | x&highs
+		if special != 0 {
+			return i + bits.TrailingZeros64(special)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return i
+		}
+	}
+	return i
+}
+
 // valueEnd returns the index just after the value that starts at b[i]. For an object or
 // array it also returns its nesting depth (1 for one without objects or arrays inside) and
 // whether whitespace separates its tokens, so that compacting can be skipped when not.

@@ -77,6 +77,33 @@ func TestPlainEnd(t *testing.T) {
 	}
 }
 
+// TestPlainASCIIEnd does the same for the scan that also stops at bytes over 0x7f, on
+// the same inputs and on every single byte value at every place in a word.
+func TestPlainASCIIEnd(t *testing.T) {
+	special := func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' || c >= 0x80 }
+	inputs := []string{
+		"", "abc", "abcdefghijklmnop", `abcdefg"`, `abcdefgh"`, `a\bc`, "abcdefghijk\x1f", "\x00",
+		"\xff\xfe\x80\x9f\xa2\xdc\xe0\"", "é\"", "aaaaaaa!#\"", "ééééééé\\", "!!!!!!!!!!!!!!!!\x7f\x7f\"",
+		"\x21\x22\x21\x22", "                \x1f", "\x5c\x5b\x5d", "\x1f\x20\x20", "0190d3c8-1111-7000-8000-000000000001",
+	}
+	for c := range 256 {
+		for at := range 9 {
+			inputs = append(inputs, strings.Repeat("a", at)+string([]byte{byte(c)})+strings.Repeat("b", 9))
+		}
+	}
+	for _, s := range inputs {
+		for i := 0; i <= len(s); i++ {
+			want := 0
+			for want < len(s[i:]) && !special(s[i+want]) {
+				want++
+			}
+			if got := plainASCIIEnd(s[i:]); got != want {
+				t.Errorf("plainASCIIEnd(%q) = %d, want %d", s[i:], got, want)
+			}
+		}
+	}
+}
+
 func TestValueEnd(t *testing.T) {
 	for _, tc := range []struct {
 		json       string
