@@ -158,20 +158,33 @@ type member struct {
 	spaced     bool // as valueEnd
 }
 
-// objectIter walks the members of a validated JSON object.
+// objectIter walks the members of a JSON object: a validated one, or, when check is set,
+// one it validates as it goes.
 type objectIter struct {
-	b []byte
-	i int
+	b       []byte
+	i       int
+	check   bool
+	invalid bool // check found the object is not valid JSON
+	members int  // walked so far, when checking
 }
 
-// newObjectIter starts at the object that begins at b[start].
+// newObjectIter starts at the validated object that begins at b[start].
 func newObjectIter(b []byte, start int) objectIter {
 	return objectIter{b: b, i: start + 1}
+}
+
+// newCheckingObjectIter starts at the object that begins at b[start], not validated yet:
+// after the last member, invalid says whether it was valid JSON, the values included.
+func newCheckingObjectIter(b []byte, start int) objectIter {
+	return objectIter{b: b, i: start + 1, check: true}
 }
 
 // next fills m with the next member and reports whether there was one. After the last,
 // it.i is just past the object.
 func (it *objectIter) next(m *member) bool {
+	if it.check {
+		return it.nextChecked(m)
+	}
 	b := it.b
 	i := skipSpace(b, it.i)
 	if i < len(b) && b[i] == ',' {
@@ -193,6 +206,49 @@ func (it *objectIter) next(m *member) bool {
 	vend, depth, spaced := valueEnd(b, i)
 	m.value, m.depth, m.spaced = b[i:vend], depth, spaced
 	it.i = vend
+	return true
+}
+
+// nextChecked is next, checking the JSON as it goes; what does not parse ends the walk
+// with invalid set.
+func (it *objectIter) nextChecked(m *member) bool {
+	b := it.b
+	i := skipSpace(b, it.i)
+	switch {
+	case i < len(b) && b[i] == '}':
+		it.i = i + 1
+		return false
+	case it.members > 0 && i < len(b) && b[i] == ',':
+		i = skipSpace(b, i+1)
+	case it.members > 0:
+		it.invalid = true
+		return false
+	}
+	if i >= len(b) || b[i] != '"' {
+		it.invalid = true
+		return false
+	}
+	kend, ok := validString(b, i)
+	if !ok {
+		it.invalid = true
+		return false
+	}
+	m.key = b[i+1 : kend-1]
+	m.keyEscaped = bytes.IndexByte(m.key, '\\') >= 0
+	i = skipSpace(b, kend)
+	if i >= len(b) || b[i] != ':' {
+		it.invalid = true
+		return false
+	}
+	i = skipSpace(b, i+1)
+	v := scanValue(b, i)
+	if !v.ok {
+		it.invalid = true
+		return false
+	}
+	m.value, m.depth, m.spaced = b[i:v.end], v.depth, v.spaced
+	it.i = v.end
+	it.members++
 	return true
 }
 
@@ -288,80 +344,102 @@ const maxNesting = 10000
 // it), a few times faster. Like json.Valid it does not check UTF-8. When b is an array it
 // also returns the number of its elements.
 func valid(b []byte) (ok bool, elements int) {
+	v := scanValue(b, skipSpace(b, 0))
+	if !v.ok || skipSpace(b, v.end) != len(b) {
+		return false, 0
+	}
+	return true, v.elements
+}
+
+// scanned is what scanValue found of a value.
+type scanned struct {
+	end      int  // just after the value
+	elements int  // of the value, when it is an array
+	depth    int  // nesting depth, as valueEnd
+	spaced   bool // whitespace between its tokens, as valueEnd
+	ok       bool // the value is valid JSON
+}
+
+// scanValue checks the JSON value that starts at b[i] and finds where it ends, as valid
+// does for a whole body: it lets the decoder check and walk an event in one pass.
+func scanValue(b []byte, i int) (v scanned) {
 	var buf [64]byte
 	stack := buf[:0] // the open objects and arrays: '{' or '['
-	i := skipSpace(b, 0)
+	sp := spaceNoter{b: b}
+	var ok bool
 	for {
 		// i is where a value starts.
 		if len(stack) == 1 && stack[0] == '[' {
-			elements++
+			v.elements++
 		}
 		if i >= len(b) {
-			return false, 0
+			return scanned{}
 		}
 		switch b[i] {
 		case '{', '[':
 			if len(stack) == maxNesting {
-				return false, 0
+				return scanned{}
 			}
 			open, closing := b[i], b[i]+2 // '{'+2 is '}', '['+2 is ']'
-			i = skipSpace(b, i+1)
+			v.depth = max(v.depth, len(stack)+1)
+			i = sp.skip(i + 1)
 			if i < len(b) && b[i] == closing {
 				i++
 				break
 			}
 			stack = append(stack, open)
 			if open == '{' {
-				if i, ok = validKey(b, i); !ok {
-					return false, 0
+				if i, ok = validKey(&sp, i); !ok {
+					return scanned{}
 				}
 			}
 			continue
 		case '"':
 			if i, ok = validString(b, i); !ok {
-				return false, 0
+				return scanned{}
 			}
 		case 't':
 			if !hasLiteral(b, i, "true") {
-				return false, 0
+				return scanned{}
 			}
 			i += 4
 		case 'f':
 			if !hasLiteral(b, i, "false") {
-				return false, 0
+				return scanned{}
 			}
 			i += 5
 		case 'n':
 			if !hasLiteral(b, i, "null") {
-				return false, 0
+				return scanned{}
 			}
 			i += 4
 		default:
 			if i, ok = validNumber(b, i); !ok {
-				return false, 0
+				return scanned{}
 			}
 		}
 		// After a value: close what ends here, then find where the next value starts.
 		for {
-			i = skipSpace(b, i)
 			if len(stack) == 0 {
-				return i == len(b), elements
+				v.end, v.spaced, v.ok = i, sp.spaced, true
+				return v
 			}
+			i = sp.skip(i)
 			if i >= len(b) {
-				return false, 0
+				return scanned{}
 			}
 			top := stack[len(stack)-1]
 			if b[i] == ',' {
-				i = skipSpace(b, i+1)
+				i = sp.skip(i + 1)
 				if top == '{' {
-					if i, ok = validKey(b, i); !ok {
-						return false, 0
+					if i, ok = validKey(&sp, i); !ok {
+						return scanned{}
 					}
 				}
 				break
 			}
 			if b[i] != top+2 {
-				return false, 0
+				return scanned{}
 			}
 			stack = stack[:len(stack)-1]
 			i++
@@ -369,8 +447,27 @@ func valid(b []byte) (ok bool, elements int) {
 	}
 }
 
+// spaceNoter skips whitespace, noting whether there was any.
+type spaceNoter struct {
+	b      []byte
+	spaced bool
+}
+
+// skip returns the index of the first byte at or after i that is not JSON whitespace.
+// Every whitespace byte is at most ' ', so most calls, at a token, return at once.
+func (s *spaceNoter) skip(i int) int {
+	if i < len(s.b) && s.b[i] <= ' ' {
+		if j := skipSpace(s.b, i); j != i {
+			s.spaced = true
+			return j
+		}
+	}
+	return i
+}
+
 // validKey checks a member's name and colon at b[i], returning where its value starts.
-func validKey(b []byte, i int) (int, bool) {
+func validKey(sp *spaceNoter, i int) (int, bool) {
+	b := sp.b
 	if i >= len(b) || b[i] != '"' {
 		return i, false
 	}
@@ -378,11 +475,11 @@ func validKey(b []byte, i int) (int, bool) {
 	if !ok {
 		return i, false
 	}
-	i = skipSpace(b, i)
+	i = sp.skip(i)
 	if i >= len(b) || b[i] != ':' {
 		return i, false
 	}
-	return skipSpace(b, i+1), true
+	return sp.skip(i + 1), true
 }
 
 // validString checks the string that starts with the quote at b[i], returning its end.

@@ -6,7 +6,9 @@ import (
 	"testing"
 )
 
-// FuzzValid checks that valid accepts exactly what json.Valid accepts.
+// FuzzValid checks that valid accepts exactly what json.Valid accepts, and that on what it
+// accepts, scanValue, which validates as it goes, finds the end, depth and spacing
+// valueEnd finds walking it unchecked.
 func FuzzValid(f *testing.F) {
 	for _, s := range []string{
 		`{}`, `[1,2]`, `{"a":[true,false,null,-0.5e+3,"\u00e9\n"]}`, ` "a" `, `[[[]]]`, `{"a":{"b":[]}}`,
@@ -18,6 +20,15 @@ func FuzzValid(f *testing.F) {
 		got, _ := valid(b)
 		if want := json.Valid(b); got != want {
 			t.Fatalf("valid(%q) = %v, json.Valid says %v", b, got, want)
+		}
+		if !got {
+			return
+		}
+		i := skipSpace(b, 0)
+		v := scanValue(b, i)
+		end, depth, spaced := valueEnd(b, i)
+		if !v.ok || v.end != end || v.depth != depth || v.spaced != spaced {
+			t.Fatalf("scanValue(%q) = %+v, valueEnd found end %d, depth %d, spaced %v", b, v, end, depth, spaced)
 		}
 	})
 }
