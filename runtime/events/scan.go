@@ -228,20 +228,24 @@ func (it *objectIter) nextChecked(m *member) bool {
 		it.invalid = true
 		return false
 	}
-	kend, ok := validString(b, i)
+	kend, escaped, ok := validEscapedString(b, i)
 	if !ok {
 		it.invalid = true
 		return false
 	}
-	m.key = b[i+1 : kend-1]
-	m.keyEscaped = bytes.IndexByte(m.key, '\\') >= 0
+	m.key, m.keyEscaped = b[i+1:kend-1], escaped
 	i = skipSpace(b, kend)
 	if i >= len(b) || b[i] != ':' {
 		it.invalid = true
 		return false
 	}
 	i = skipSpace(b, i+1)
-	v := scanValue(b, i)
+	var v scanned
+	if i < len(b) && b[i] == '"' { // most values are strings: no need for scanValue's stack
+		v.end, _, v.ok = validEscapedString(b, i)
+	} else {
+		v = scanValue(b, i)
+	}
 	if !v.ok {
 		it.invalid = true
 		return false
@@ -484,36 +488,43 @@ func validKey(sp *spaceNoter, i int) (int, bool) {
 
 // validString checks the string that starts with the quote at b[i], returning its end.
 func validString(b []byte, i int) (int, bool) {
+	end, _, ok := validEscapedString(b, i)
+	return end, ok
+}
+
+// validEscapedString is validString, telling too whether the string holds escapes.
+func validEscapedString(b []byte, i int) (end int, escaped, ok bool) {
 	for i++; ; i++ {
 		i = plainEnd(b, i)
 		if i >= len(b) {
-			return i, false
+			return i, escaped, false
 		}
 		c := b[i]
 		if c == '"' {
-			return i + 1, true
+			return i + 1, escaped, true
 		}
 		if c < 0x20 {
-			return i, false
+			return i, escaped, false
 		}
+		escaped = true
 		i++
 		if i >= len(b) {
-			return i, false
+			return i, escaped, false
 		}
 		switch b[i] {
 		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 		case 'u':
 			if i+4 >= len(b) {
-				return i, false
+				return i, escaped, false
 			}
 			for _, h := range b[i+1 : i+5] {
 				if !isHex(h) {
-					return i, false
+					return i, escaped, false
 				}
 			}
 			i += 4
 		default:
-			return i, false
+			return i, escaped, false
 		}
 	}
 }

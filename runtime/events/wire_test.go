@@ -202,3 +202,39 @@ func TestAppendTime(t *testing.T) {
 		}
 	}
 }
+
+// An event's two times are written right whether or not they share a date (the second
+// copies the first's date when they do).
+func TestMarshalTimes(t *testing.T) {
+	day := func(y int, m time.Month, d, h, mi, s, ms int, loc *time.Location) time.Time {
+		return time.Date(y, m, d, h, mi, s, ms*1e6, loc)
+	}
+	for _, tc := range []struct{ ts, received time.Time }{
+		{day(2024, 5, 1, 12, 0, 0, 123, time.UTC), day(2024, 5, 1, 12, 0, 1, 456, time.UTC)},
+		{day(2024, 5, 1, 23, 59, 59, 999, time.UTC), day(2024, 5, 2, 0, 0, 0, 1, time.UTC)},
+		{day(2024, 4, 30, 0, 0, 0, 0, time.UTC), day(2024, 5, 1, 0, 0, 0, 0, time.UTC)},
+		// The same local date, two UTC dates.
+		{day(2024, 5, 1, 20, 0, 0, 0, time.FixedZone("", -5*3600)), day(2024, 5, 1, 18, 0, 0, 0, time.FixedZone("", -5*3600))},
+		{day(1969, 12, 31, 23, 0, 0, 0, time.UTC), day(1969, 12, 31, 23, 30, 0, 0, time.UTC)},
+		{day(1969, 12, 31, 23, 59, 59, 999, time.UTC), day(1970, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		v, err := Marshal(Event{EventID: "e", EventType: "t", Timestamp: tc.ts, ReceivedAt: tc.received})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ Timestamp, ReceivedAt string }
+		if err := json.Unmarshal(v, &struct {
+			Timestamp  *string `json:"timestamp"`
+			ReceivedAt *string `json:"received_at"`
+		}{&got.Timestamp, &got.ReceivedAt}); err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		const layout = "2006-01-02T15:04:05.000Z07:00"
+		if want := tc.ts.UTC().Format(layout); got.Timestamp != want {
+			t.Errorf("timestamp %s, want %s", got.Timestamp, want)
+		}
+		if want := tc.received.UTC().Format(layout); got.ReceivedAt != want {
+			t.Errorf("received_at %s, want %s", got.ReceivedAt, want)
+		}
+	}
+}
