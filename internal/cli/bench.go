@@ -164,9 +164,11 @@ idempotent producer), the same records per produce call and the same number of c
 flight. The ingest side is the real ingest server on a loopback port, posted JSON arrays
 of --events-per-request events: authentication (a cached key lookup), decoding,
 validation, rate limiting, encoding, producing and waiting for every ack are all in it.
-The raw side produces the events already encoded. The sides alternate for --rounds
-rounds of --phase each, after a --warmup of each; the report gives both rates, their
-ratio (target at least 0.8) and what the batching was.
+The raw side produces the events already encoded. A third side, the HTTP floor, is a
+server posted the same requests that only reads each body and produces the raw side's
+records: the most any HTTP ingest could reach. The sides alternate for --rounds rounds
+of --phase each, after a --warmup of each; the report gives the rates, ingest's ratio to
+raw (target at least 0.8), the floor's, ingest's to the floor, and what the batching was.
 
 The broker is the one of --config (kafka.brokers) or, without --config, a kfake broker
 started in this process; the report says which.`,

@@ -28,6 +28,11 @@
 //     lookup), acks=all with the idempotent producer. The answer waits for every ack, up
 //     to AckTimeout.
 //
+// Memory: what a request needs (the body's buffer, its events, its records with their
+// keys and values, the answer) is kept for later requests rather than allocated afresh.
+// Records go back only once the Kafka client called every record's promise, so a request
+// answered 503 at AckTimeout never has its records reused under the client.
+//
 // Answers: 200 with {"accepted", "rejected", "event_ids"} when at least one event was
 // written (rejected lists the others by index, so partial success is a 200 whose body
 // says what was refused); 400 with the same body when every event was invalid. Other
