@@ -349,8 +349,11 @@ type decoder struct {
 	oldest, latest time.Time // the range of accepted timestamps
 	newID          func() string
 	kept           *Decoder // whose memory the batch is built in
-	batch          Batch
-	types          map[string]string // event types seen, to allocate each once
+	// ascii says the body being decoded is all ASCII, so no string in it need be checked
+	// for valid UTF-8: nearly every body, and the checks add up over the short strings.
+	ascii bool
+	batch Batch
+	types map[string]string // event types seen, to allocate each once
 	// strs holds the accepted events' event_id, user_id and session_id one after the
 	// other, and spans where each event's are; setStrings turns them into substrings of one
 	// string once every event is decoded.
@@ -421,6 +424,7 @@ func (d *decoder) body(data []byte, format bodyFormat) error {
 // decoded before the error is lost. Most bodies are arrays, and reading each byte once
 // instead of twice is a good share of what decoding costs.
 func (d *decoder) array(data []byte) error {
+	d.ascii = isASCII(data)
 	// The events of a body of this size, most likely, when the Decoder has not seen one
 	// as large before; too few only costs growing the slices.
 	d.reserve(min(len(data)/256+1, d.lim.MaxEventsPerRequest))
@@ -652,7 +656,7 @@ func (d *decoder) event(index int, data []byte, start int, check bool) (end int,
 		d.reject(index, fieldEventType, reason)
 		return end, true
 	}
-	if eventID, reason = optionalString(fieldEventID, r.eventID, maxEventIDBytes); reason != "" {
+	if eventID, reason = d.optionalString(fieldEventID, r.eventID, maxEventIDBytes); reason != "" {
 		d.reject(index, fieldEventID, reason)
 		return end, true
 	}
@@ -664,11 +668,11 @@ func (d *decoder) event(index int, data []byte, start int, check bool) (end int,
 		d.reject(index, fieldTimestamp, reason)
 		return end, true
 	}
-	if userID, reason = optionalString(fieldUserID, r.userID, maxUserIDBytes); reason != "" {
+	if userID, reason = d.optionalString(fieldUserID, r.userID, maxUserIDBytes); reason != "" {
 		d.reject(index, fieldUserID, reason)
 		return end, true
 	}
-	if sessionID, reason = optionalString(fieldSessionID, r.sessionID, maxUserIDBytes); reason != "" {
+	if sessionID, reason = d.optionalString(fieldSessionID, r.sessionID, maxUserIDBytes); reason != "" {
 		d.reject(index, fieldSessionID, reason)
 		return end, true
 	}
@@ -718,7 +722,7 @@ func (d *decoder) eventType(v []byte) (string, string) {
 	if v[0] != '"' {
 		return "", "event_type must be a string, not " + kind(v)
 	}
-	s, ok := unquote(v)
+	s, ok := unquoteIn(v, d.ascii)
 	switch {
 	case !ok:
 		return "", "event_type is not valid UTF-8"
@@ -754,14 +758,14 @@ func (d *decoder) eventType(v []byte) (string, string) {
 
 // optionalString checks an optional string field of at most limit bytes and returns its
 // contents, escapes undone (aliasing v when it has none).
-func optionalString(name string, v []byte, limit int) ([]byte, string) {
+func (d *decoder) optionalString(name string, v []byte, limit int) ([]byte, string) {
 	if isNull(v) {
 		return nil, ""
 	}
 	if v[0] != '"' {
 		return nil, name + " must be a string, not " + kind(v)
 	}
-	s, ok := unquote(v)
+	s, ok := unquoteIn(v, d.ascii)
 	switch {
 	case !ok:
 		return nil, name + " is not valid UTF-8"
@@ -781,7 +785,7 @@ func (d *decoder) timestamp(v []byte) (time.Time, string) {
 	unit := ""
 	switch v[0] {
 	case '"':
-		s, ok := unquote(v)
+		s, ok := unquoteIn(v, d.ascii)
 		if !ok {
 			return t, "timestamp is not valid UTF-8"
 		}
@@ -855,7 +859,7 @@ func (d *decoder) properties(r *rawEvent) (json.RawMessage, string) {
 	if r.propsDepth > d.lim.MaxDepth {
 		return nil, fmt.Sprintf("properties are nested %d deep, more than the limit of %d", r.propsDepth, d.lim.MaxDepth)
 	}
-	if !utf8.Valid(v) {
+	if !d.ascii && !utf8.Valid(v) {
 		return nil, "properties are not valid UTF-8"
 	}
 	if r.propsSpaced {

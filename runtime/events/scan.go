@@ -81,6 +81,20 @@ func plainEnd(b []byte, i int) int {
 	return i
 }
 
+// isASCII reports whether every byte of b is below 0x80, eight at a time.
+func isASCII(b []byte) bool {
+	const highs = 0x8080808080808080
+	var or uint64
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		or |= binary.LittleEndian.Uint64(b[i:])
+	}
+	for ; i < len(b); i++ {
+		or |= uint64(b[i])
+	}
+	return or&highs == 0
+}
+
 // plainASCIIEnd returns the index of the first byte of s that is not printable ASCII
 // other than a quote or a backslash (one appendString may have to escape), or len(s). It
 // looks at eight bytes at a time, as plainEnd does, adding bytes with the high bit set.
@@ -266,12 +280,16 @@ func (m *member) keyString() string {
 
 // unquote returns the contents of the JSON string v (quotes included) with escapes undone,
 // and false when it is not valid UTF-8. Without escapes the result aliases v.
-func unquote(v []byte) ([]byte, bool) {
+func unquote(v []byte) ([]byte, bool) { return unquoteIn(v, false) }
+
+// unquoteIn is unquote for a string from a body known to be ASCII when ascii is set,
+// which spares checking its UTF-8.
+func unquoteIn(v []byte, ascii bool) ([]byte, bool) {
 	if len(v) < 2 {
 		return nil, false
 	}
 	inner := v[1 : len(v)-1]
-	if !utf8.Valid(inner) {
+	if !ascii && !utf8.Valid(inner) {
 		return nil, false
 	}
 	if bytes.IndexByte(inner, '\\') < 0 {

@@ -115,6 +115,20 @@ func TestPlainASCIIEnd(t *testing.T) {
 	}
 }
 
+func TestIsASCII(t *testing.T) {
+	for c := range 256 {
+		for at := range 17 {
+			b := []byte(strings.Repeat("a", at) + string([]byte{byte(c)}) + strings.Repeat("b", 16-at))
+			if got, want := isASCII(b), c < 0x80; got != want {
+				t.Errorf("isASCII(%q) = %v, want %v", b, got, want)
+			}
+		}
+	}
+	if !isASCII(nil) {
+		t.Error("isASCII(nil) = false")
+	}
+}
+
 func TestValueEnd(t *testing.T) {
 	for _, tc := range []struct {
 		json       string
