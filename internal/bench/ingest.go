@@ -372,14 +372,16 @@ func newIngestSide(cfg kafka.Config, tenant string, body []byte, perRequest, con
 		Keys:     staticKeys{key: key, tenant: tenant},
 		Producer: producer,
 	})
-	if err == nil {
-		var s *httpSide
-		if s, err = newHTTPSide(handler, key, body, fmt.Appendf(nil, `{"accepted":%d,`, perRequest), concurrency, producer.Close); err == nil {
-			return s, nil
-		}
+	if err != nil {
+		producer.Close()
+		return nil, err
 	}
-	producer.Close()
-	return nil, err
+	s, err := newHTTPSide(handler, key, body, fmt.Appendf(nil, `{"accepted":%d,`, perRequest), concurrency, producer.Close)
+	if err != nil {
+		producer.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // newFloorSide is the least an HTTP ingest server can do: read the body (into a buffer

@@ -214,7 +214,6 @@ func (dec *Decoder) Decode(body io.Reader, contentType, contentEncoding string, 
 		latest: now.Add(lim.MaxFuture),
 		newID:  newID,
 		kept:   dec,
-		types:  dec.types,
 	}
 	err = d.body(data, format)
 	d.save()
@@ -353,7 +352,6 @@ type decoder struct {
 	// for valid UTF-8: nearly every body, and the checks add up over the short strings.
 	ascii bool
 	batch Batch
-	types map[string]string // event types seen, to allocate each once
 	// strs holds the accepted events' event_id, user_id and session_id one after the
 	// other, and spans where each event's are; setStrings turns them into substrings of one
 	// string once every event is decoded.
@@ -430,7 +428,7 @@ func (d *decoder) array(data []byte) error {
 	d.reserve(min(len(data)/256+1, d.lim.MaxEventsPerRequest))
 	i := skipSpace(data, 1)
 	if i < len(data) && data[i] == ']' {
-		return d.arrayEnd(data, i)
+		return arrayEnd(data, i)
 	}
 	for index := 0; ; index++ {
 		if index == d.lim.MaxEventsPerRequest {
@@ -449,7 +447,7 @@ func (d *decoder) array(data []byte) error {
 		case i < len(data) && data[i] == ',':
 			i = skipSpace(data, i+1)
 		case i < len(data) && data[i] == ']':
-			return d.arrayEnd(data, i)
+			return arrayEnd(data, i)
 		default:
 			return notJSON(data)
 		}
@@ -458,7 +456,7 @@ func (d *decoder) array(data []byte) error {
 
 // arrayEnd checks that nothing but whitespace follows the array's closing bracket at
 // data[i].
-func (d *decoder) arrayEnd(data []byte, i int) error {
+func arrayEnd(data []byte, i int) error {
 	if skipSpace(data, i+1) != len(data) {
 		return notJSON(data)
 	}
@@ -531,7 +529,6 @@ func (d *decoder) save() {
 	if n := cap(d.spans); n > cap(d.kept.spans) && n <= maxKeptEvents {
 		d.kept.spans = d.spans[:0]
 	}
-	d.kept.types = d.types
 }
 
 func isValid(b []byte) bool {
@@ -745,14 +742,14 @@ func (d *decoder) eventType(v []byte) (string, string) {
 		}
 		i += size
 	}
-	if t, ok := d.types[string(s)]; ok {
+	if t, ok := d.kept.types[string(s)]; ok {
 		return t, ""
 	}
 	t := string(s)
-	if d.types == nil {
-		d.types = make(map[string]string)
+	if d.kept.types == nil {
+		d.kept.types = make(map[string]string)
 	}
-	d.types[t] = t
+	d.kept.types[t] = t
 	return t, ""
 }
 
